@@ -1,0 +1,63 @@
+"""PDF Cleaner's pipeline: PDF bytes -> extracted pages -> normalized text -> chunks ->
+(LLM-cleaned) text, as one generator of typed events.
+
+    from pipeline import run, Settings
+    for event in run("paper.pdf", Settings(use_llm=False)):
+        ...
+
+Plain Python: this package never imports gradio or spaces.
+"""
+
+from pipeline.errors import (
+    DamagedPdfError,
+    EmptyFileError,
+    ModelUnavailableError,
+    NoTextError,
+    NotAPdfError,
+    PageRangeError,
+    PasswordRequiredError,
+    PipelineError,
+    WrongPasswordError,
+)
+from pipeline.events import (
+    Chunk,
+    ChunkDone,
+    ChunkPlan,
+    ChunkProgress,
+    DocumentInfo,
+    Event,
+    GuardReport,
+    PageRead,
+    RunFinished,
+)
+from pipeline.settings import Settings
+
+__all__ = [
+    "run",
+    "Settings",
+    "Event",
+    "DocumentInfo",
+    "PageRead",
+    "Chunk",
+    "ChunkPlan",
+    "ChunkProgress",
+    "ChunkDone",
+    "GuardReport",
+    "RunFinished",
+    "PipelineError",
+    "NotAPdfError",
+    "EmptyFileError",
+    "DamagedPdfError",
+    "PasswordRequiredError",
+    "WrongPasswordError",
+    "NoTextError",
+    "PageRangeError",
+    "ModelUnavailableError",
+]
+
+
+def run(source, settings=None, **kwargs):
+    """The one pipeline generator; see pipeline.run.run for details."""
+    from pipeline.run import run as _run
+
+    return _run(source, settings, **kwargs)

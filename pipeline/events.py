@@ -1,0 +1,103 @@
+"""Typed events that `pipeline.run()` yields, in this order:
+
+    DocumentInfo            once, as soon as the PDF is open
+    PageRead                once per selected page, as each is read
+    ChunkPlan               once: the normalized text cut into chunks
+    ChunkProgress           (LLM only) partial text of chunks in flight, as tokens arrive
+    ChunkDone               once per chunk, in document order
+    RunFinished             once, last: the joined text and what happened
+
+Events are plain frozen dataclasses: they carry data, never behaviour, so the CLI, the
+UI and the tests consume the same stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    page_count: int
+    title: str | None = None
+    author: str | None = None
+    subject: str | None = None
+    creator: str | None = None
+    producer: str | None = None
+    created: str | None = None  # readable, e.g. "2024-03-11 01:50:30 UTC"
+    modified: str | None = None
+    encrypted: bool = False
+    file_size: int = 0  # bytes
+
+
+@dataclass(frozen=True)
+class PageRead:
+    page: int  # 1-based page number in the document
+    position: int  # 1-based position among the selected pages
+    selected: int  # how many pages were selected
+    chars: int  # characters kept from this page (after the budget cut)
+    error: str | None = None  # set when the page failed and was skipped
+    budget_reached: bool = False  # the character budget stopped reading on this page
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int  # 0-based
+    text: str  # normalized text that goes to the LLM
+    first_page: int  # 1-based pages the chunk's text came from
+    last_page: int
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    chunks: tuple[Chunk, ...]
+    raw_chars: int  # characters extracted (after the budget)
+    normalized_chars: int  # characters after the normalization rules
+    pages_read: tuple[int, ...]  # pages that gave text
+    failed_pages: tuple[int, ...]  # pages that raised and were skipped
+    budget_stopped_at: int | None  # page where the character budget cut the text
+    raw_text: str = field(repr=False, default="")  # extracted text, pages joined
+
+
+@dataclass(frozen=True)
+class ChunkProgress:
+    index: int  # chunk being generated
+    text: str  # cleaned text so far (decoded from the new tokens only)
+    tokens: int  # new tokens so far for this chunk
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    kept: float  # share of the input's content words found in the output
+    invented: float  # share of the output's content words not in the input
+    length_ratio: float  # output characters / input characters
+    repetition: float  # share of output word n-grams that are repeats (loops)
+    verdict: str  # "ok", "suspicious" or "rejected"
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChunkDone:
+    index: int
+    chunk: Chunk
+    output: str  # the text that goes into the result for this chunk
+    source: str  # "rules" (no LLM), "llm", "fallback" (guard rejected), "failed"
+    model_output: str | None = None  # raw model text, even when not used
+    guard: GuardReport | None = None
+    seconds: float = 0.0
+    tokens: int = 0  # new tokens generated
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    text: str  # finished chunks joined, in document order
+    chunks_done: int
+    chunks_total: int
+    stopped: bool  # True when a stop request ended the run early (partial result)
+    seconds: float
+    output_path: str | None = None
+    report_path: str | None = None
+
+
+Event = DocumentInfo | PageRead | ChunkPlan | ChunkProgress | ChunkDone | RunFinished

@@ -1,0 +1,43 @@
+"""One place for every knob of a run.
+
+The UI, the CLI, the benchmarks and the tests all build this one object. Defaults are the
+NotebookLlama step-1 notebook's (100,000 characters, 1,000-character chunks, temperature 0.7,
+top_p 0.9, 512 new tokens) so that a run with defaults is comparable to it.
+
+This module holds values only; it does no validation beyond types and reads no files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+GUARD_POLICIES = ("fallback", "keep")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- extraction ---
+    password: str | None = None  # tried after the empty password; None = empty only
+    pages: str | None = None  # page range such as "1-3,5,10-"; None = all pages
+    max_chars: int = 100_000  # notebook's character budget, cut at a word boundary
+
+    # --- chunking ---
+    chunk_size: int = 1000  # target characters per chunk (notebook's CHUNK_SIZE)
+    chunk_tokens: int | None = None  # optional token budget per chunk (needs a tokenizer)
+
+    # --- LLM cleaning ---
+    use_llm: bool = True  # False = rules-only path: extract + normalize, chunks joined
+    model: str = "bundled"  # "bundled", a Hugging Face Hub id, or a local folder
+    system_prompt: str | None = None  # None = prompts/clean.txt
+    temperature: float = 0.7  # notebook's value; 0 means greedy decoding
+    top_p: float = 0.9  # notebook's value
+    max_new_tokens: int = 512  # notebook's value, per chunk
+    batch_size: int | None = None  # chunks per generate call; None = adapt to device
+    seed: int | None = None  # fixes sampling so a run can be repeated
+
+    # --- faithfulness guard ---
+    guard_policy: str = "fallback"  # "fallback": keep normalized input for a rejected chunk
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with some fields changed (frozen dataclass helper)."""
+        return replace(self, **changes)
