@@ -46,6 +46,7 @@ class Chunk:
     text: str  # normalized text that goes to the LLM
     first_page: int  # 1-based pages the chunk's text came from
     last_page: int
+    separator: str = ""  # what joins it to the previous chunk: "", " " or "\n\n" (new paragraph)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,195 @@
+"""Command line: python -m pipeline INPUT.pdf -o OUTPUT.txt [options]
+
+Consumes the same event stream as the web app. Progress and the document summary go to
+stderr; the cleaned text goes to the output file (or stdout with `-o -`).
+
+Exit codes: 0 success, 2 a problem with the input or options (one line on stderr, no
+traceback), 1 a bug (with its traceback), 130 interrupted with Ctrl-C (finished chunks kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.errors import PipelineError
+from pipeline.events import ChunkDone, ChunkPlan, ChunkProgress, DocumentInfo, PageRead, RunFinished
+from pipeline.run import run
+from pipeline.settings import GUARD_POLICIES, Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Turn a PDF into clean, podcast-ready text.",
+    )
+    parser.add_argument("input", help="the PDF to read")
+    parser.add_argument("-o", "--output", help="where to write the text (default: INPUT.clean.txt; '-' for stdout)")
+    parser.add_argument("--pages", help='page range such as "1-3,5,10-" (default: all)')
+    parser.add_argument("--max-chars", type=int, default=defaults.max_chars, help="character budget (default: %(default)s)")
+    parser.add_argument("--password", help="password of an encrypted PDF")
+    parser.add_argument("--chunk-size", type=int, default=defaults.chunk_size, help="target characters per chunk (default: %(default)s)")
+    parser.add_argument("--chunk-tokens", type=int, help="also cap each chunk at this many tokens of the model's tokenizer")
+    parser.add_argument("--no-llm", action="store_true", help="rules only: extract and normalize, no model")
+    llm = parser.add_argument_group("LLM cleaning")
+    llm.add_argument("--model", default=defaults.model, help="'bundled', a Hugging Face Hub id or a local folder (default: %(default)s)")
+    llm.add_argument("--batch-size", type=int, help="chunks generated at once (default: adapt to the device)")
+    llm.add_argument("--temperature", type=float, default=defaults.temperature, help="0 = greedy (default: %(default)s)")
+    llm.add_argument("--top-p", type=float, default=defaults.top_p, help="(default: %(default)s)")
+    llm.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens, help="per chunk (default: %(default)s)")
+    llm.add_argument("--seed", type=int, help="make sampling repeatable")
+    llm.add_argument("--system-prompt", metavar="FILE", help="system prompt file (default: prompts/clean.txt)")
+    llm.add_argument("--guard-policy", choices=GUARD_POLICIES, default=defaults.guard_policy,
+                     help="for a chunk the guard rejects: 'fallback' keeps the normalized input, 'keep' keeps the model output (default: %(default)s)")
+    llm.add_argument("--report", metavar="PATH", help="write a per-chunk JSONL report here")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Check option values a user can get wrong, then build Settings."""
+    for name in ("max_chars", "chunk_size", "max_new_tokens"):
+        if getattr(args, name) < 1:
+            raise PipelineError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.chunk_tokens is not None and args.chunk_tokens < 1:
+        raise PipelineError("--chunk-tokens must be at least 1")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise PipelineError("--batch-size must be at least 1")
+    if args.temperature < 0:
+        raise PipelineError("--temperature must be 0 (greedy) or more")
+    if not 0 < args.top_p <= 1:
+        raise PipelineError("--top-p must be in (0, 1]")
+    system_prompt = None
+    if args.system_prompt:
+        try:
+            system_prompt = Path(args.system_prompt).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PipelineError(f"cannot read the system prompt file {args.system_prompt}: {exc}") from exc
+    return Settings(
+        password=args.password,
+        pages=args.pages,
+        max_chars=args.max_chars,
+        chunk_size=args.chunk_size,
+        chunk_tokens=args.chunk_tokens,
+        use_llm=not args.no_llm,
+        model=args.model,
+        system_prompt=system_prompt,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        guard_policy=args.guard_policy,
+    )
+
+
+def describe(info: DocumentInfo) -> str:
+    """The metadata summary printed before the work starts."""
+    lines = [f"pages: {info.page_count}   size: {info.file_size:,} bytes" + ("   (encrypted)" if info.encrypted else "")]
+    for label, value in (
+        ("title", info.title),
+        ("author", info.author),
+        ("subject", info.subject),
+        ("creator", info.creator),
+        ("producer", info.producer),
+        ("created", info.created),
+        ("modified", info.modified),
+    ):
+        if value:
+            lines.append(f"{label}: {value}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        source = Path(args.input)
+        if not source.is_file():
+            raise PipelineError(f"no such file: {args.input}")
+        to_stdout = args.output == "-"
+        output = None if to_stdout else Path(args.output or source.with_suffix(".clean.txt"))
+        return consume(source, settings, output, args.report, to_stdout)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # Reading the input or writing the output failed: the user can fix the path.
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+
+
+def consume(source: Path, settings: Settings, output: Path | None, report: str | None, to_stdout: bool) -> int:
+    """Drive the run and render its events as progress bars on stderr."""
+    stop = threading.Event()
+    pages_bar = chunks_bar = None
+    tokens_total = 0
+    events = run(source, settings, stop=stop, output_path=output, report_path=report)
+    try:
+        for event in events:
+            if isinstance(event, DocumentInfo):
+                print(describe(event), file=sys.stderr)
+            elif isinstance(event, PageRead):
+                if pages_bar is None:
+                    pages_bar = tqdm(total=event.selected, desc="reading", unit="page", file=sys.stderr)
+                pages_bar.update(1)
+                if event.error:
+                    tqdm.write(f"warning: page {event.page} skipped: {event.error}", file=sys.stderr)
+                if event.budget_reached:
+                    tqdm.write(
+                        f"character budget of {settings.max_chars:,} reached on page {event.page}: "
+                        "later pages not read (raise it with --max-chars)",
+                        file=sys.stderr,
+                    )
+            elif isinstance(event, ChunkPlan):
+                if pages_bar is not None:
+                    pages_bar.close()
+                print(
+                    f"read {event.raw_chars:,} characters from {len(event.pages_read)} pages; "
+                    f"{event.normalized_chars:,} after clean-up; {len(event.chunks)} chunks",
+                    file=sys.stderr,
+                )
+                chunks_bar = tqdm(total=len(event.chunks), desc="cleaning", unit="chunk", file=sys.stderr)
+            elif isinstance(event, ChunkProgress):
+                pass  # the bar moves per finished chunk; tokens are counted from ChunkDone
+            elif isinstance(event, ChunkDone):
+                tokens_total += event.tokens
+                if chunks_bar is not None:
+                    chunks_bar.update(1)
+                    if tokens_total:
+                        elapsed = chunks_bar.format_dict["elapsed"] or 1e-9
+                        chunks_bar.set_postfix_str(f"{tokens_total / elapsed:.1f} tok/s", refresh=False)
+                if event.source in ("fallback", "failed"):
+                    reason = "; ".join(event.guard.reasons) if event.guard else (event.error or "")
+                    what = "kept the normalized input" if event.source == "fallback" else "failed"
+                    tqdm.write(f"warning: chunk {event.index + 1} {what}: {reason}", file=sys.stderr)
+            elif isinstance(event, RunFinished):
+                if chunks_bar is not None:
+                    chunks_bar.close()
+                if to_stdout:
+                    sys.stdout.write(event.text + "\n")
+                if event.output_path:
+                    print(f"wrote {event.output_path}", file=sys.stderr)
+                if event.report_path:
+                    print(f"wrote {event.report_path}", file=sys.stderr)
+    except KeyboardInterrupt:
+        stop.set()
+        events.close()
+        print("\ninterrupted: finished chunks were kept", file=sys.stderr)
+        return 130
+    finally:
+        for bar in (pages_bar, chunks_bar):
+            if bar is not None:
+                bar.close()
+    return 0
+
+
+if __name__ == "__main__":
+    # Keep tokenizers from warning about forked workers in a one-shot command.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(main())

