@@ -1,0 +1,83 @@
+"""Benchmark: extraction + normalization speed on a generated paper-like PDF.
+
+    python bench/extract.py [--pages 100] [--repeat 3]
+
+Generates a two-column, paper-like PDF (running headers, footers, page numbers,
+hyphenation) with the test PDF factory, then times, in one process and one run:
+pypdf extraction alone (open + every page's extract_text), normalization alone, and the two
+together as `pipeline.run(..., use_llm=False)` does them (plus chunking). Prints pages/s and
+chars/s for each; the best of --repeat runs is reported to damp noise from other processes.
+
+It measures the rules-only path; LLM throughput is bench/throughput.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline import extract, normalize  # noqa: E402
+from pipeline.events import ChunkPlan  # noqa: E402
+from pipeline.run import run  # noqa: E402
+from pipeline.settings import Settings  # noqa: E402
+from tests.pdf_factory import paper  # noqa: E402
+
+
+def best_of(repeat: int, work):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = work()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    generated, pdf = best_of(1, lambda: paper(pages=args.pages).pdf)
+    print(f"document: generated {args.pages}-page paper, {len(pdf):,} bytes (generated in {generated:.2f} s)")
+    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+
+    def extract_only():
+        reader = extract.open_pdf(pdf)
+        pages = extract.parse_page_range(None, len(reader.pages))
+        return [(p.page, p.text) for p in extract.iter_pages(reader, pages, max_chars=10**9)]
+
+    t_extract, pages = best_of(args.repeat, extract_only)
+    chars = sum(len(text) for _, text in pages)
+    t_normalize, normalized = best_of(args.repeat, lambda: normalize.normalize_document(pages))
+
+    def whole_run():
+        plan = None
+        for event in run(pdf, Settings(use_llm=False, max_chars=10**9)):
+            if isinstance(event, ChunkPlan):
+                plan = event
+        return plan
+
+    t_run, plan = best_of(args.repeat, whole_run)
+
+    rows = [
+        ("extract (pypdf)", t_extract),
+        ("normalize", t_normalize),
+        ("run(), rules only", t_run),
+    ]
+    print(f"\ntext: {chars:,} characters extracted, {len(normalized.text):,} after normalization, "
+          f"{len(plan.chunks)} chunks of <= 1000 characters\n")
+    print(f"{'stage':<20} {'seconds':>8} {'pages/s':>9} {'chars/s':>12}")
+    for name, seconds in rows:
+        print(f"{name:<20} {seconds:>8.3f} {args.pages / seconds:>9.1f} {chars / seconds:>12,.0f}")
+    print(f"\nnormalization adds {t_normalize / t_extract:.1%} to extraction time")
+
+
+if __name__ == "__main__":
+    main()
