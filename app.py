@@ -34,7 +34,7 @@ def clean_pdf(path: str | None, use_llm: bool):
                     summary += f" (character budget reached on page {event.budget_stopped_at})"
                 status = f"{len(event.chunks)} chunks to clean"
             elif isinstance(event, ChunkDone):
-                text = (text + (event.chunk.separator or " ") if text else "") + event.output
+                text = (text + event.chunk.separator if text else "") + event.output
                 status = f"chunk {event.index + 1} done"
             elif isinstance(event, RunFinished):
                 status = f"done: {event.chunks_done}/{event.chunks_total} chunks in {event.seconds:.1f} s"

@@ -46,7 +46,7 @@ class Chunk:
     text: str  # normalized text that goes to the LLM
     first_page: int  # 1-based pages the chunk's text came from
     last_page: int
-    separator: str = ""  # what joins it to the previous chunk: "", " " or "\n\n" (new paragraph)
+    separator: str = ""  # joins it to the previous chunk: " ", "\n\n" (new paragraph), "" (split word)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def join_outputs(done: list[ChunkDone]) -> str:
     parts: list[str] = []
     for item in done:
         if parts:
-            parts.append(item.chunk.separator or " ")
+            parts.append(item.chunk.separator)
         parts.append(item.output)
     return "".join(parts)
 
@@ -75,7 +75,7 @@ class ResultWriter:
     def add(self, item: ChunkDone) -> None:
         if self._text is not None:
             if self._written:
-                self._text.write(item.chunk.separator or " ")
+                self._text.write(item.chunk.separator)
             self._text.write(item.output)
             self._text.flush()
         if self._report is not None:

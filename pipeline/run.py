@@ -124,7 +124,8 @@ def plan_chunks(pages: list[extract.PageText], settings: Settings) -> ChunkPlan:
     previous_end = None
     for index, (start, end) in enumerate(spans):
         gap = text[previous_end:start] if previous_end is not None else ""
-        separator = "" if previous_end is None else ("\n\n" if "\n\n" in gap else " ")
+        # A word longer than the chunk size is split with no gap: nothing joins its pieces.
+        separator = "" if not gap else ("\n\n" if "\n\n" in gap else " ")
         chunks.append(
             Chunk(
                 index=index,

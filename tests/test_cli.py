@@ -1,0 +1,121 @@
+"""The command line, run as a user runs it: `python -m pipeline ...` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pdf_factory import (
+    encrypted_pdf,
+    image_only_pdf,
+    not_pdf_bytes,
+    paper,
+    simple_pdf,
+    truncated_pdf,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def paper40(tmp_path_factory):
+    generated = paper(pages=40)
+    path = tmp_path_factory.mktemp("cli") / "paper.pdf"
+    path.write_bytes(generated.pdf)
+    return generated, path
+
+
+def test_forty_page_paper_to_normalized_text(paper40, tmp_path):
+    generated, path = paper40
+    out = tmp_path / "paper.txt"
+    result = cli(str(path), "-o", str(out), "--no-llm")
+    assert result.returncode == 0, result.stderr
+    text = out.read_text(encoding="utf-8")
+    # Metadata summary and progress on stderr, nothing on stdout.
+    assert "pages: 40" in result.stderr
+    assert "reading" in result.stderr and "40/40" in result.stderr
+    assert result.stdout == ""
+    # Running header and the arXiv stamp are gone; body words are there.
+    assert generated.header not in text
+    assert "arXiv:" not in text
+    words = set(text.split())
+    sample = [w for w in generated.body_words if w.isalpha() and len(w) > 7][:200]
+    assert sample and all(w in words for w in sample)
+
+
+def test_default_output_name_and_stdout(tmp_path):
+    path = tmp_path / "notes.pdf"
+    path.write_bytes(simple_pdf(["Hello from the first page.", "And the second page."]))
+    result = cli(str(path), "--no-llm")
+    assert result.returncode == 0, result.stderr
+    assert "Hello from the first page." in (tmp_path / "notes.clean.txt").read_text(encoding="utf-8")
+    result = cli(str(path), "--no-llm", "-o", "-")
+    assert result.returncode == 0
+    assert "And the second page." in result.stdout
+
+
+def test_page_range_and_character_budget(paper40, tmp_path):
+    _, path = paper40
+    result = cli(str(path), "--no-llm", "-o", "-", "--pages", "2-3", "--max-chars", "2500")
+    assert result.returncode == 0, result.stderr
+    assert "character budget of 2,500 reached on page" in result.stderr
+    assert 1000 < len(result.stdout) <= 2600
+
+
+BAD_INPUTS = {
+    "html named .pdf": (lambda: not_pdf_bytes("html"), [], "not a PDF"),
+    "png named .pdf": (lambda: not_pdf_bytes("png"), [], "not a PDF"),
+    "empty file": (lambda: b"", [], "empty"),
+    "truncated": (truncated_pdf, [], "damaged"),
+    "encrypted, no password": (lambda: encrypted_pdf("AES-256", user_password="s3cret"), [], "password"),
+    "wrong password": (lambda: encrypted_pdf("RC4-128", user_password="s3cret"), ["--password", "nope"], "password"),
+    "scanned": (image_only_pdf, [], "scanned"),
+    "page range outside the document": (lambda: simple_pdf(["one", "two"]), ["--pages", "5-9"], "2 pages"),
+    "bad page range": (lambda: simple_pdf(["one"]), ["--pages", "x-y"], "page"),
+    "bad option value": (lambda: simple_pdf(["one"]), ["--chunk-size", "0"], "chunk-size"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_user_failures_exit_2_with_one_clear_line(case, tmp_path):
+    make, extra, expected = BAD_INPUTS[case]
+    path = tmp_path / "input.pdf"
+    path.write_bytes(make())
+    result = cli(str(path), "--no-llm", "-o", str(tmp_path / "out.txt"), *extra)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    assert expected.lower() in lines[0].lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_input_file(tmp_path):
+    result = cli(str(tmp_path / "nope.pdf"), "--no-llm")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: no such file: {tmp_path / 'nope.pdf'}"
+
+
+def test_unwritable_output(tmp_path):
+    path = tmp_path / "in.pdf"
+    path.write_bytes(simple_pdf(["text"]))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = cli(str(path), "--no-llm", "-o", str(blocker / "out.txt"))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.startswith("pages: 1")

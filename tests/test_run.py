@@ -1,0 +1,158 @@
+"""pipeline.run(): the order of events, chunk-to-page mapping, stop, output files (rules only)."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from pipeline import (
+    ChunkDone,
+    ChunkPlan,
+    DocumentInfo,
+    NoTextError,
+    PageRead,
+    PasswordRequiredError,
+    RunFinished,
+    Settings,
+    run,
+)
+from pipeline.normalize import normalize_document
+from tests.pdf_factory import encrypted_pdf, image_only_pdf, paper, simple_pdf
+
+RULES = Settings(use_llm=False)
+
+
+@pytest.fixture(scope="module")
+def paper8():
+    return paper(pages=8)
+
+
+def test_events_come_in_the_documented_order(paper8):
+    events = list(run(paper8.pdf, RULES))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is DocumentInfo
+    assert kinds[-1] is RunFinished
+    plan_at = kinds.index(ChunkPlan)
+    assert kinds[1:plan_at] == [PageRead] * 8
+    assert set(kinds[plan_at + 1 : -1]) == {ChunkDone}
+    done = [e for e in events if isinstance(e, ChunkDone)]
+    assert [d.index for d in done] == list(range(len(events[plan_at].chunks)))
+    assert all(d.source == "rules" and d.output == d.chunk.text for d in done)
+    assert [e.page for e in events if isinstance(e, PageRead)] == list(range(1, 9))
+
+
+def test_rules_only_result_is_the_normalized_text(paper8):
+    events = list(run(paper8.pdf, RULES))
+    plan = next(e for e in events if isinstance(e, ChunkPlan))
+    finished = events[-1]
+    from pipeline import extract
+
+    reader = extract.open_pdf(paper8.pdf)
+    pages = [(p.page, p.text) for p in extract.iter_pages(reader, list(range(1, 9)))]
+    # Joining the chunks with their separators gives back exactly the normalized text:
+    # chunking loses nothing and invents no paragraph breaks.
+    assert finished.text == normalize_document(pages).text
+    assert finished.chunks_done == finished.chunks_total == len(plan.chunks)
+    assert not finished.stopped
+    assert all(len(c.text) <= RULES.chunk_size for c in plan.chunks)
+
+
+def test_chunks_know_the_pages_they_came_from():
+    texts = [f"Page {word} talks about {word} only. " * 30 for word in ("alpha", "bravo", "charlie", "delta")]
+    plan = next(e for e in run(simple_pdf(texts), RULES.with_(chunk_size=300)) if isinstance(e, ChunkPlan))
+    for chunk in plan.chunks:
+        found = {n + 1 for n, word in enumerate(("alpha", "bravo", "charlie", "delta")) if word in chunk.text}
+        assert found, chunk.text
+        assert chunk.first_page == min(found) and chunk.last_page == max(found)
+    assert [c.first_page for c in plan.chunks] == sorted(c.first_page for c in plan.chunks)
+
+
+def test_page_range_and_budget_are_reported(paper8):
+    events = list(run(paper8.pdf, RULES.with_(pages="2-4,7", max_chars=3000)))
+    pages = [e for e in events if isinstance(e, PageRead)]
+    plan = next(e for e in events if isinstance(e, ChunkPlan))
+    assert pages[0].page == 2 and pages[0].selected == 4
+    assert pages[-1].budget_reached
+    assert plan.budget_stopped_at == pages[-1].page
+    assert plan.raw_chars <= 3000
+
+
+def test_a_failing_page_is_skipped_and_reported(paper8, monkeypatch):
+    from pypdf import PageObject
+    from pypdf.errors import LimitReachedError
+
+    original = PageObject.extract_text
+
+    def flaky(self, *args, **kwargs):
+        flaky.calls += 1
+        if flaky.calls == 3:  # the third page read
+            raise LimitReachedError("too many operators")
+        return original(self, *args, **kwargs)
+
+    flaky.calls = 0
+    monkeypatch.setattr(PageObject, "extract_text", flaky)
+    events = list(run(paper8.pdf, RULES))
+    failed = [e for e in events if isinstance(e, PageRead) and e.error]
+    plan = next(e for e in events if isinstance(e, ChunkPlan))
+    assert [e.page for e in failed] == [3]
+    assert plan.failed_pages == (3,)
+    assert 3 not in plan.pages_read and len(plan.pages_read) == 7
+    assert events[-1].chunks_done == len(plan.chunks) > 0
+
+
+def test_stop_during_reading_gives_a_partial_result(paper8):
+    stop = threading.Event()
+    events = []
+    for event in run(paper8.pdf, RULES, stop=stop):
+        events.append(event)
+        if isinstance(event, PageRead) and event.position == 3:
+            stop.set()
+    plan = next(e for e in events if isinstance(e, ChunkPlan))
+    assert plan.pages_read == (1, 2, 3)
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.stopped
+
+
+def test_closing_the_stream_keeps_finished_chunks_on_disk(paper8, tmp_path):
+    out, report = tmp_path / "out.txt", tmp_path / "report.jsonl"
+    stream = run(paper8.pdf, RULES.with_(chunk_size=400), output_path=out, report_path=report)
+    done = []
+    for event in stream:
+        if isinstance(event, ChunkDone):
+            done.append(event)
+            if len(done) == 3:
+                break
+    stream.close()
+    written = out.read_text(encoding="utf-8")
+    assert written.strip() == "".join(
+        (d.chunk.separator if i else "") + d.output for i, d in enumerate(done)
+    )
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert [line["index"] for line in lines[:-1]] == [0, 1, 2]
+    assert lines[-1]["summary"] and lines[-1]["partial"] is True
+
+
+def test_full_run_writes_text_and_report(paper8, tmp_path):
+    out, report = tmp_path / "out.txt", tmp_path / "report.jsonl"
+    events = list(run(paper8.pdf, RULES, output_path=out, report_path=report))
+    finished = events[-1]
+    assert out.read_text(encoding="utf-8") == finished.text + "\n"
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == finished.chunks_total + 1
+    assert lines[0]["input"] == lines[0]["output"] and lines[0]["source"] == "rules"
+    assert lines[-1] == {**lines[-1], "summary": True, "partial": False}
+
+
+def test_errors_are_raised_before_any_work():
+    with pytest.raises(PasswordRequiredError):
+        list(run(encrypted_pdf("AES-256", user_password="secret"), RULES))
+    with pytest.raises(NoTextError):
+        list(run(image_only_pdf(), RULES))
+
+
+def test_password_opens_an_encrypted_pdf():
+    events = list(run(encrypted_pdf("AES-128", user_password="secret"), RULES.with_(password="secret")))
+    assert events[0].encrypted
+    assert events[-1].text.strip()
