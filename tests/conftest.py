@@ -23,3 +23,11 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def paper12():
+    """A generated 12-page two-column paper with its ground truth (tests/pdf_factory.py)."""
+    from tests.pdf_factory import paper
+
+    return paper(pages=12)

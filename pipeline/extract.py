@@ -1,0 +1,491 @@
+"""Read a PDF with pypdf: check the bytes, open it (password), read its metadata, and
+extract the text of selected pages one page at a time, within a character budget.
+
+    data = read_source("paper.pdf")
+    reader = open_pdf(data, password=None)
+    info = read_info(reader, len(data))
+    pages = parse_page_range("1-3,5,10-", info.page_count)
+    for page in iter_pages(reader, pages, max_chars=100_000):
+        print(page.page, len(page.text), page.error, page.budget_reached)
+
+What it does not do: no normalization (ligatures, hyphenation, headers, ... are
+pipeline.normalize's job), no OCR, no layout analysis (pypdf's default extraction mode,
+which follows the order of the page's content stream), no joining of pages (callers
+join them; the separator is theirs to choose).
+
+Every failure a user can cause becomes a PipelineError subclass with a message saying
+what to do. Only two places catch exceptions broadly: opening the file (pypdf raises
+many exception types on broken files) and extracting one page (one bad page must not
+cost the others). Anything else that goes wrong is a bug and propagates as one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from io import BytesIO
+
+import pypdf
+from pypdf.errors import DependencyError
+
+from pipeline.errors import (
+    DamagedPdfError,
+    EmptyFileError,
+    NoTextError,
+    NotAPdfError,
+    PageRangeError,
+    PasswordRequiredError,
+    PipelineError,
+    WrongPasswordError,
+)
+from pipeline.events import DocumentInfo
+
+# The PDF spec lets a file carry junk before the header; readers (Acrobat included)
+# look for it within the first 1024 bytes.
+_HEADER = b"%PDF-"
+_HEADER_WINDOW = 1024
+
+# Metadata comes from the file, so it is untrusted: cap what we show.
+_MAX_META_CHARS = 300
+
+DAMAGED_MESSAGE = (
+    "This PDF is damaged or truncated and cannot be read. "
+    "Try re-saving or re-exporting it (for example 'Print to PDF'), then upload it again."
+)
+NO_TEXT_MESSAGE = (
+    "No selectable text on any page: it looks scanned (images of text). "
+    "Run OCR first, e.g. ocrmypdf, then upload the result."
+)
+PASSWORD_REQUIRED_MESSAGE = "This PDF is encrypted: enter its password."
+WRONG_PASSWORD_MESSAGE = "The password does not open this PDF: check it and try again."
+CRYPTO_MISSING_MESSAGE = (
+    "This PDF uses AES encryption, which needs the 'cryptography' package: "
+    "install it with pip install 'pypdf[crypto]' and try again."
+)
+
+
+# --------------------------------------------------------------------------- bytes
+
+
+def read_source(source: str | os.PathLike | bytes | bytearray | memoryview) -> bytes:
+    """The bytes of a path, of bytes-like data, or of a binary file object.
+
+    Only the path's existence matters here, never its name: whether it is a PDF is
+    decided from the bytes (see sniff()).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if hasattr(source, "read"):  # an open binary file (e.g. an upload's temp file)
+        data = source.read()
+        if isinstance(data, str):
+            raise TypeError("read_source needs a binary file object, got a text one")
+        return bytes(data)
+    path = os.fspath(source)
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError as exc:
+        raise PipelineError(f"File not found: {path}. Check the path and try again.") from exc
+    except IsADirectoryError as exc:
+        raise PipelineError(f"{path} is a folder, not a file: give the path of a PDF.") from exc
+    except PermissionError as exc:
+        raise PipelineError(f"Cannot read {path}: permission denied.") from exc
+
+
+# Magic numbers for files people upload by mistake. Cheap to check and makes the
+# message say more than "not a PDF".
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office document (.doc/.xls/.ppt)"),
+    (b"{\\rtf", "an RTF document"),
+    (b"%!PS", "a PostScript file"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+)
+
+
+def _binary_signature(data: bytes) -> bool:
+    return data.startswith((b"PK\x03\x04", b"PK\x05\x06")) or any(
+        data.startswith(magic) for magic, _ in _SIGNATURES
+    )
+
+
+def _looks_like(data: bytes) -> str | None:
+    """A short guess at what non-PDF bytes are ("an HTML page", "a ZIP archive"), or None."""
+    head = data[:_HEADER_WINDOW]
+    for magic, what in _SIGNATURES:
+        if head.startswith(magic):
+            return what
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        # Office and e-book formats are ZIP files; their first entry names give them away.
+        if b"word/" in head:
+            return "a Word document (.docx)"
+        if b"ppt/" in head:
+            return "a PowerPoint document (.pptx)"
+        if b"xl/" in head:
+            return "an Excel workbook (.xlsx)"
+        if b"application/epub+zip" in head:
+            return "an EPUB e-book"
+        if b"opendocument" in head:
+            return "an OpenDocument file"
+        return "a ZIP archive"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html")) or b"<html" in text[:200]:
+        return "an HTML page (perhaps a download page or an error page saved instead of the PDF)"
+    if text.startswith(b"<?xml") or text.startswith(b"<svg"):
+        return "an XML or SVG file"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the 1024-byte window is still text.
+        if exc.start < len(head) - 4:
+            return None
+    if all(b >= 0x20 or b in b"\t\r\n\f" for b in head):
+        return "plain text"
+    return None
+
+
+def sniff(data: bytes) -> None:
+    """Raise EmptyFileError or NotAPdfError unless the bytes look like a PDF."""
+    if not data or not data.strip():
+        raise EmptyFileError("The file is empty: upload a PDF that has content.")
+    start = data.find(_HEADER, 0, _HEADER_WINDOW)
+    # Junk before the header is allowed, but not a known file type's signature: a ZIP
+    # that stores a PDF uncompressed has %PDF- near its start and is still a ZIP.
+    if start != 0 and (start < 0 or _binary_signature(data)):
+        what = _looks_like(data)
+        seems = f" (it looks like {what})" if what else ""
+        raise NotAPdfError(
+            f"This file is not a PDF{seems}. Upload a PDF file: its content must start "
+            "with %PDF-, whatever the file is called."
+        )
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def open_pdf(data: bytes, password: str | None = None) -> pypdf.PdfReader:
+    """A PdfReader for the bytes, decrypted when they are encrypted.
+
+    The empty password is always tried first (many "encrypted" PDFs only restrict
+    printing or copying and open without one); `password` is tried only when it fails.
+    A password given for an unencrypted file is ignored.
+    """
+    sniff(data)
+    try:
+        # strict=False: pypdf repairs what it can (bad xref offsets, junk before the
+        # header) instead of refusing files that every viewer opens.
+        reader = pypdf.PdfReader(BytesIO(data), strict=False)
+    except DependencyError as exc:
+        # pypdf tries the empty password while constructing the reader.
+        raise PipelineError(CRYPTO_MISSING_MESSAGE) from exc
+    except Exception as exc:  # pypdf raises many types on broken files; see module doc
+        raise DamagedPdfError(DAMAGED_MESSAGE) from exc
+
+    if _is_encrypted(reader):
+        _decrypt(reader, password)
+
+    try:
+        # Reading the page tree here makes a broken one fail now, as "damaged",
+        # rather than later in the middle of a run.
+        page_count = len(reader.pages)
+    except DependencyError as exc:
+        raise PipelineError(CRYPTO_MISSING_MESSAGE) from exc
+    except Exception as exc:
+        raise DamagedPdfError(DAMAGED_MESSAGE) from exc
+    if page_count == 0:
+        raise DamagedPdfError(
+            "This PDF has no pages. Try re-saving or re-exporting it, then upload it again."
+        )
+    return reader
+
+
+def _is_encrypted(reader: pypdf.PdfReader) -> bool:
+    try:
+        return bool(reader.is_encrypted)
+    except Exception:  # a trailer too broken to say: treat as unencrypted
+        return False
+
+
+def _decrypt(reader: pypdf.PdfReader, password: str | None) -> None:
+    try:
+        # The reader already tried the empty password, but it does not tell whether
+        # that worked, so ask again (cheap: one key derivation).
+        if reader.decrypt("") != pypdf.PasswordType.NOT_DECRYPTED:
+            return
+        if not password:
+            raise PasswordRequiredError(PASSWORD_REQUIRED_MESSAGE)
+        if reader.decrypt(password) == pypdf.PasswordType.NOT_DECRYPTED:
+            raise WrongPasswordError(WRONG_PASSWORD_MESSAGE)
+    except PipelineError:
+        raise
+    except DependencyError as exc:
+        raise PipelineError(CRYPTO_MISSING_MESSAGE) from exc
+    except NotImplementedError as exc:
+        # e.g. certificate (public-key) security or an unknown security handler.
+        raise PipelineError(
+            "This PDF uses an encryption method that cannot be opened here "
+            f"({exc}). Save an unencrypted copy and upload that."
+        ) from exc
+    except Exception as exc:  # a malformed /Encrypt dictionary
+        raise DamagedPdfError(DAMAGED_MESSAGE) from exc
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def read_info(reader: pypdf.PdfReader, file_size: int) -> DocumentInfo:
+    """Page count and the document information fields, readable; never fails on them.
+
+    A field that is missing, empty or unreadable is None. Dates are shown as
+    "2024-03-11 01:50:30 UTC" (or with their UTC offset); a date pypdf cannot parse is
+    shown as its cleaned raw string rather than dropped.
+    """
+    try:
+        meta = reader.metadata
+    except Exception:  # an unreadable /Info must not stop the run
+        meta = None
+
+    def field(key: str) -> str | None:
+        if meta is None:
+            return None
+        try:
+            value = meta.get(key)
+            if value is not None and hasattr(value, "get_object"):
+                value = value.get_object()
+        except Exception:
+            return None
+        return _clean_text(value)
+
+    return DocumentInfo(
+        page_count=len(reader.pages),
+        title=field("/Title"),
+        author=field("/Author"),
+        subject=field("/Subject"),
+        creator=field("/Creator"),
+        producer=field("/Producer"),
+        created=_readable_date(field("/CreationDate")),
+        modified=_readable_date(field("/ModDate")),
+        encrypted=_is_encrypted(reader),
+        file_size=file_size,
+    )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _clean_text(value: object) -> str | None:
+    """A metadata value as a one-line string, or None when there is nothing in it."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        # pypdf gives undecodable strings as bytes; a BOM says UTF-16, else PDFDoc ~ latin-1.
+        if value.startswith((b"\xfe\xff", b"\xff\xfe")):
+            value = value.decode("utf-16", "replace")
+        else:
+            value = value.decode("latin-1")
+    elif not isinstance(value, str):
+        return None  # a number, a dictionary...: not a text field
+    text = " ".join(_CONTROL.sub(" ", str(value).replace("\ufeff", "")).split())
+    if not text:
+        return None
+    if len(text) > _MAX_META_CHARS:
+        text = text[: _MAX_META_CHARS - 1].rstrip() + "\u2026"
+    return text
+
+
+# D:YYYYMMDDHHmmSSOHH'mm' with everything after the year optional (PDF 1.7, 7.9.4).
+# Real files also omit "D:", drop the apostrophes or add spaces; accept those, but
+# the whole string must match: "2024-13-45" is not "2024".
+_PDF_DATE = re.compile(
+    r"(?:D:)?\s*(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?"
+    r"\s*(?:(Z)|([+-])(\d{2})'?(\d{2})?'?)?(?:\d{2}'?\d{2}'?)?\s*"
+)
+
+
+def _readable_date(raw: str | None) -> str | None:
+    """A PDF date string as "2024-03-11 01:50:30 UTC"; what it says when it is not one.
+
+    _readable_date("D:20240311015030Z") -> "2024-03-11 01:50:30 UTC"
+    _readable_date("D:20240311") -> "2024-03-11"
+    _readable_date("last Tuesday") -> "last Tuesday"
+    """
+    if raw is None:
+        return None
+    m = _PDF_DATE.fullmatch(raw)
+    if m:
+        parts = [int(g) if g else None for g in m.groups()[:6]]
+        year, month, day, hour, minute, second = parts
+        try:
+            when = datetime(year, month or 1, day or 1, hour or 0, minute or 0, second or 0)
+        except ValueError:  # month 13, hour 25, ...
+            when = None
+        if when is not None:
+            # Show only the precision the file gives.
+            if month is None:
+                return f"{year:04d}"
+            if day is None:
+                return when.strftime("%Y-%m")
+            if hour is None:
+                return when.strftime("%Y-%m-%d")
+            text = when.strftime("%Y-%m-%d %H:%M:%S")
+            zulu, sign, tz_h, tz_m = m.groups()[6:]
+            if zulu or (sign and int(tz_h) == 0 and int(tz_m or 0) == 0):
+                return text + " UTC"
+            if sign and int(tz_h) < 24 and int(tz_m or 0) < 60:
+                return f"{text} UTC{sign}{tz_h}:{tz_m or '00'}"
+            return text
+    # Not a date we understand: show what the file says rather than nothing.
+    return raw.removeprefix("D:").strip() or None
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def parse_page_range(spec: str | None, page_count: int) -> list[int]:
+    """1-based page numbers selected by `spec`, sorted and unique.
+
+    "1-3,5,10-" -> [1, 2, 3, 5, 10, 11, ...]; "-3" -> [1, 2, 3]; None, "" or "all" ->
+    every page. Spaces are allowed. Numbers past the end are clipped; a spec that
+    cannot be parsed, or that selects no page of this document, raises PageRangeError.
+    """
+    everything = list(range(1, page_count + 1))
+    if spec is None or not spec.strip() or spec.strip().lower() == "all":
+        if not everything:
+            raise PageRangeError("This document has no pages.")
+        return everything
+
+    def bad(why: str) -> PageRangeError:
+        return PageRangeError(
+            f"Page range {spec.strip()!r} {why}. Use a form like 1-3,5,10- "
+            f"(this document has {_pages(page_count)})."
+        )
+
+    selected: set[int] = set()
+    parts = [p.strip() for p in spec.split(",")]
+    if not any(parts):
+        raise bad("is empty")
+    for part in parts:
+        if not part:
+            continue  # tolerate "1,,3" and a trailing comma
+        # People paste en or em dashes from documents.
+        part = part.replace("\u2013", "-").replace("\u2014", "-")
+        m = re.fullmatch(r"(\d*)\s*-\s*(\d*)|(\d+)", part)
+        if not m or (m.group(3) is None and not m.group(1) and not m.group(2)):
+            raise bad(f"cannot be read at {part!r}")
+        if m.group(3) is not None:
+            first = last = _number(m.group(3), page_count)
+        else:
+            first = _number(m.group(1), page_count) if m.group(1) else 1
+            last = _number(m.group(2), page_count) if m.group(2) else page_count
+            if first > last and m.group(2):
+                raise bad(f"runs backwards at {part!r}")
+        # Clip to the document; a range wholly past the end selects nothing.
+        selected.update(range(max(first, 1), min(last, page_count) + 1))
+    if not selected:
+        raise bad("selects no page")
+    return sorted(selected)
+
+
+def _number(digits: str, page_count: int) -> int:
+    # int() refuses very long digit strings; anything this long is past the end anyway.
+    if len(digits) > 12:
+        return page_count + 1
+    return int(digits)
+
+
+def _pages(n: int) -> str:
+    return "1 page" if n == 1 else f"{n} pages"
+
+
+@dataclass(frozen=True)
+class PageText:
+    page: int  # 1-based page number in the document
+    text: str  # extracted text, cut at a word boundary when the budget ran out
+    error: str | None = None  # why the page could not be read (its text is then "")
+    budget_reached: bool = False  # the character budget stopped reading on this page
+
+
+def iter_pages(
+    reader: pypdf.PdfReader, pages: list[int], max_chars: int | None = 100_000
+) -> Iterator[PageText]:
+    """Yield the text of each selected page as it is read.
+
+    The budget (the notebook's max_chars) counts the characters of the pages' texts
+    only: callers join pages with separators of their choice, which are not counted.
+    When a page would take the total past the budget, its text is cut at the last
+    whitespace at or before the budget, it is yielded with budget_reached=True, and
+    reading stops. (The notebook cut mid-word.) A first word longer than the whole
+    budget is the one case cut mid-word, so that something is returned.
+    None means no budget.
+
+    A page whose extraction raises is yielded with text "" and `error` set, and the
+    others continue. After the last page, if no page gave any non-whitespace text:
+    DamagedPdfError when every page failed, NoTextError otherwise (a scan).
+    """
+    if not pages:
+        raise ValueError("iter_pages needs at least one page (see parse_page_range)")
+    if max_chars is not None and max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1 or None, got {max_chars}")
+
+    total = 0
+    failed = 0
+    any_text = False
+    for number in pages:
+        try:
+            text = reader.pages[number - 1].extract_text()
+        except Exception as exc:  # one bad page must not cost the others; see module doc
+            failed += 1
+            yield PageText(page=number, text="", error=_describe(exc))
+            continue
+        if max_chars is not None and total + len(text) > max_chars:
+            text = _cut(text, max_chars - total, nothing_kept=total == 0)
+            any_text = any_text or bool(text.strip())
+            yield PageText(page=number, text=text, budget_reached=True)
+            break
+        total += len(text)
+        any_text = any_text or bool(text.strip())
+        yield PageText(page=number, text=text)
+
+    if not any_text:
+        if failed == len(pages):
+            raise DamagedPdfError(
+                f"No page could be read ({_pages(failed)} failed): " + DAMAGED_MESSAGE
+            )
+        raise NoTextError(NO_TEXT_MESSAGE)
+
+
+def _cut(text: str, room: int, nothing_kept: bool) -> str:
+    """text cut to at most `room` characters, at whitespace.
+
+    _cut("alpha beta gamma", 12) -> "alpha beta"
+    """
+    if room >= len(text):
+        return text
+    # The last whitespace at or before the limit: text[room] itself may be a space,
+    # in which case text[:room] ends on a whole word.
+    for i in range(room, -1, -1):
+        if text[i].isspace():
+            return text[:i].rstrip()
+    return text[:room] if nothing_kept else ""
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line account of why a page failed, for the progress display."""
+    if isinstance(exc, RecursionError):
+        return "RecursionError: the page's content is nested too deeply to read"
+    if isinstance(exc, MemoryError):
+        return "MemoryError: the page's content is too large to read"
+    message = " ".join(str(exc).split())
+    if len(message) > 160:
+        message = message[:159] + "\u2026"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
