@@ -322,7 +322,10 @@ class GeneratedPaper:
         ("capabilities," not "capa-"), compounds intact ("open-source"): the title,
         authors, affiliations, abstract, section headings and paragraphs. Not in it:
         the running header, the footer, page numbers and the arXiv stamp.
-    hyphenations: each line-end hyphenation the generator made, as ("capa", "bilities,").
+    hyphenations: each line-end hyphenation the generator made, in order, as
+        ("capa", "bilities,"). One can straddle a page break, as in real papers: "enhan-"
+        ends a column at the foot of a page, and the footer, page number and next
+        page's header come before "ces".
     compounds: the real hyphenated compounds the vocabulary uses ("open-source", ...).
     """
 
@@ -395,7 +398,8 @@ def paper(
     # Page 1: the title block across the full width, then the columns below it.
     y = _TOP + 6
     block: list[_Line] = []
-    for i, line in enumerate(breaker.lines(title.split(), full_width * 0.8, "Times-Roman", 24, justify=False)):
+    titles = _Breaker(rng, hyphenate=0.0, compound_breaks=False)  # titles are never hyphenated
+    for i, line in enumerate(titles.lines(title.split(), full_width * 0.8, "Times-Roman", 24, justify=False)):
         line.centered, line.space_before = True, (0 if i == 0 else 28)
         block.append(line)
     authors_line = _Line(", ".join(authors).split(), "Times-Roman", 12, centered=True, space_before=30)
@@ -449,9 +453,9 @@ def paper(
         heading = _Line([str(section), *name.split()], _HEAD_FONT, _HEAD_SIZE,
                         space_before=8, keep_with_next=2)
         queue = [heading]
-        for p in range(rng.randint(2, 5)):
+        for _ in range(rng.randint(2, 5)):
             queue += breaker.lines(_paragraph(rng), col_width, _BODY_FONT, _BODY_SIZE, indent=10)
-        for idx, line in enumerate(queue):
+        for line in queue:
             needed = line.space_before + _LEADING * (1 + line.keep_with_next)
             if frame_y - needed < _BOTTOM - 0.01:
                 frame_i += 1
@@ -463,7 +467,7 @@ def paper(
                     start_page(frames[frame_i][0])
                 frame_y = frames[frame_i][2] + _LEADING
                 line.space_before = 0.0
-            page, x, _ = frames[frame_i]
+            x = frames[frame_i][1]
             # The last line of the document must not end mid-word.
             is_last = (
                 frame_i == len(frames) - 1

@@ -572,8 +572,9 @@ def test_body_words_are_the_extracted_words_in_reading_order(paper12):
 
 def test_compound_breaks_option_breaks_compounds_at_their_hyphen():
     generated = paper(6, compound_breaks=True, hyphenate=0.0)
-    lines = "\n".join(_page_texts(generated.pdf)).splitlines()
-    assert any(re.search(r"\b(open|state|pre|multi|zero|task|large|real|well|self)-$", line) for line in lines)
+    text = "\n".join(_page_texts(generated.pdf))
+    broken = [c for c in generated.compounds if "{}-\n{}".format(*c.split("-", 1)) in text]
+    assert broken
     assert generated.hyphenations == []
     assert "open-source" in " ".join(generated.body_words)
 
