@@ -10,6 +10,7 @@ traceback), 1 a bug (with its traceback), 130 interrupted with Ctrl-C (finished 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -107,6 +108,9 @@ def describe(info: DocumentInfo) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # pypdf logs recoverable damage ("EOF marker not found") as warnings; the user sees
+    # skipped pages and errors through our own messages instead.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         settings = settings_from_args(args)
         source = Path(args.input)
