@@ -1,0 +1,412 @@
+"""Faithfulness guard: did the model clean a chunk, or summarise, invent or loop?
+
+`check(source, output)` compares one normalized chunk with the model's cleaned text and
+returns a GuardReport with four measures and a verdict:
+
+    kept          share of the input's content words found in the output   (1.0 = nothing lost)
+    invented      share of the output's content words not in the input     (0.0 = nothing new)
+    length_ratio  output characters / input characters
+    repetition    share of output word 4-grams repeated more often than in the input (loops)
+
+plus two checks for things the product promises never to emit: markdown the input did not
+have (bullets, bold, headings) and a chatty preamble ("Here is the cleaned text:").
+
+`apply_policy(report, source, output, policy)` picks the text that goes into the result:
+under "fallback" (the default) a rejected chunk is replaced by its normalized input; under
+"keep" the model output is always used. Suspicious chunks keep the model output either way;
+they are flagged to the user.
+
+The comparison is lexical, not semantic: it catches a summary, a bullet list, a paragraph the
+model made up or a loop, not a subtle change of meaning with the same words. Word matching is
+lenient where PDF extraction is messy: text is NFKC-normalised and casefolded, and an output
+word also counts as present when it is a substring of the input's letters with the spaces and
+hyphens removed, so "In the era of" matches a glued "Intheeraof" and "capabilities" matches
+"capa- bilities". Citations such as "(Gou et al., 2021)", bare numbers (page numbers,
+footnote marks) and arXiv stamps are not counted as input words a cleaner must keep.
+Thresholds were chosen from measurements: see docs/QUALITY.md and bench/guard_calibration.py.
+
+    >>> check("The cat sat on the mat today.", "The cat sat on the mat today.").verdict
+    'ok'
+    >>> check("The cat sat on the mat today.", "").reasons
+    ('output empty',)
+
+Pure Python and deterministic; a 1,000-character chunk takes well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+from pipeline.events import GuardReport
+from pipeline.settings import GUARD_POLICIES
+
+__all__ = [
+    "DEFAULT",
+    "GuardThresholds",
+    "Metrics",
+    "added_markdown",
+    "added_preamble",
+    "apply_policy",
+    "check",
+    "judge",
+    "measure",
+]
+
+
+@dataclass(frozen=True)
+class GuardThresholds:
+    """Limits that turn the measures into a verdict. Defaults are measured (docs/QUALITY.md).
+
+    A share crosses a "warn" limit -> suspicious; a "reject" limit -> rejected. Word limits
+    only apply once at least `min_words` distinct words are missing or invented, so a short
+    chunk is not flagged for one changed word.
+    """
+
+    kept_warn: float = 0.85  # suspicious below: the model dropped some content
+    kept_reject: float = 0.70  # rejected below: a summary or a cut-short output
+    invented_warn: float = 0.12  # suspicious above: some words the input never had
+    invented_reject: float = 0.25  # rejected above: whole sentences made up
+    longer_warn: float = 1.25  # suspicious above this output/input length ratio
+    longer_reject: float = 1.6  # rejected above: the model added a lot
+    length_slack: int = 80  # characters allowed on top of the ratio (short chunks)
+    shorter_warn: float = 0.6  # suspicious below this share of the input's length (citations out)
+    shorter_reject: float = 0.4  # rejected below: most of the chunk is gone
+    repetition_warn: float = 0.05  # suspicious above: a phrase repeated
+    repetition_reject: float = 0.20  # rejected above: a generation loop
+    min_words: int = 3  # distinct missing/invented words needed before a word limit applies
+    ngram: int = 4  # word n-gram size for the repetition measure
+
+
+DEFAULT = GuardThresholds()
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The raw measures of one (input, output) pair, before thresholds."""
+
+    kept: float
+    invented: float
+    length_ratio: float
+    repetition: float
+    missing_words: int  # distinct input content words not found in the output
+    invented_words: int  # distinct output content words not found in the input
+    input_chars: int
+    output_chars: int
+    core_ratio: float  # output characters / input characters less citations and arXiv stamps
+    markdown: tuple[str, ...]  # kinds of markdown the output added ("bullets", "bold", ...)
+    preamble: str | None  # the chatty opening or closing line the output added, if any
+
+
+# --- words ---------------------------------------------------------------------------------
+
+# Function words carry no content: a cleaner may drop or add them freely.
+_STOPWORDS = frozenset(
+    """
+    a about above after again against al all also am an and any are as at be because been
+    before being below between both but by can cf could did do does doing don down during
+    each eg either et etc few for from further had has have having he her here hers him
+    his how however i ie if in into is isn it its itself just let may me might more most
+    much must my no nor not now of off on once only or other our ours out over own per
+    same shall she should so some such than that the their theirs them then there these
+    they this those through thus to too under until up upon us very via vs was we were
+    what when where whether which while who whom whose why will with within without would
+    yet you your
+    """.split()
+)
+
+_TOKEN = re.compile(r"\w+")  # on prepared text, where "_" is already a space
+# Runs of non-ASCII characters that may be UTF-8 read as Mac Roman or Windows-1252
+# ("‚Äôs" for "'s", "â€”" for "—"); only runs that decode cleanly are repaired.
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
+# Author-year citations in parentheses: "(Gou et al., 2021)", "(Wei et al., 2022a,b; Xu, 2024)".
+_CITATION = re.compile(r"\([^()]*?\b(?:19|20)\d\d[a-z]?\b[^()]*\)")
+# Numeric citations: "[12]", "[3, 4]", "[5-7]".
+_NUMERIC_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
+_ARXIV_STAMP = re.compile(r"arxiv:\s*\d{4}\.\d{4,5}(?:v\d+)?(?:\s*\[[^\]]{1,20}\])?(?:\s*\d{1,2}\s+\w{3,9}\s+\d{4})?", re.I)
+# A hyphen the extractor left at a line end: "capa- bilities", "self-\nimprovement".
+_HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-\s+(?=[^\W\d_])")
+_GLUED = 12  # a source token this long is probably several words glued by the extractor
+_STREAM_MIN = 5  # shortest word matched as a substring of the other side's letters
+
+
+def _repair(text: str) -> str:
+    def fix(match: re.Match) -> str:
+        run = match.group(0)
+        for encoding in ("mac_roman", "cp1252"):
+            try:
+                return run.encode(encoding).decode("utf-8")
+            except UnicodeError:
+                continue
+        return run
+
+    if text.isascii():
+        return text
+    return _NON_ASCII_RUN.sub(fix, text)
+
+
+def _prepare(text: str) -> str:
+    """The form words are taken from: mojibake repaired, NFKC, casefolded, line-end hyphens
+    joined ("capa- bilities" -> "capabilities"), "_" as a space."""
+    text = unicodedata.normalize("NFKC", _repair(text)).casefold()
+    return _HYPHEN_BREAK.sub("", text).replace("_", " ")
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-cased alphanumeric tokens: `_tokens("Large-Scale LLMs!") -> ["large", "scale", "llms"]`."""
+    return _TOKEN.findall(_prepare(text))
+
+
+def _is_content(token: str) -> bool:
+    return len(token) > 1 and token not in _STOPWORDS
+
+
+class _Side:
+    """One text prepared for matching: its tokens, their set, and its letters without spaces."""
+
+    __slots__ = ("tokens", "set", "stream", "glued")
+
+    def __init__(self, tokens: list[str]):
+        self.tokens = tokens
+        self.set = frozenset(tokens)
+        self.stream = "".join(tokens)
+        self.glued = tuple(t for t in self.set if len(t) >= _GLUED)
+
+    def has(self, word: str) -> bool:
+        """Is `word` in this text, allowing for glued words and split hyphenation?"""
+        if word in self.set:
+            return True
+        if len(word) >= _STREAM_MIN:
+            return word in self.stream
+        # Short words: only inside a glued token ("era" in "intheeraof"), where the
+        # extractor lost the spaces; elsewhere a 3-letter match is too likely by chance.
+        return len(word) >= 3 and any(word in g for g in self.glued)
+
+
+def _droppable(text: str) -> str:
+    """The input without what a cleaner may legitimately drop: citations, arXiv stamps."""
+    text = _CITATION.sub(" ", text)
+    text = _NUMERIC_CITATION.sub(" ", text)
+    return _ARXIV_STAMP.sub(" ", text)
+
+
+# --- markdown and preambles -----------------------------------------------------------------
+
+# Markdown a line can start with, tried in this order; then bold anywhere.
+_LINE_MARKDOWN = {
+    "headings": re.compile(r"[ \t]*(?:#{1,6}[ \t]+\S|(?:-{3,}|={3,})[ \t]*$)"),
+    "bullets": re.compile(r"[ \t]*[*+\u2022-][ \t]+\S"),
+    "numbered list": re.compile(r"[ \t]*\d{1,2}[.)][ \t]+\S"),
+    "code fences": re.compile(r"[ \t]*```"),
+    "table": re.compile(r"[ \t]*\|.*\|[ \t]*$"),
+}
+_LINE_STARTS = frozenset("#-=*+\u2022`|0123456789")
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+_KINDS = ("bullets", "numbered list", "headings", "bold", "code fences", "table")
+_LISTS = ("bullets", "numbered list")
+
+_PREAMBLE_START = re.compile(
+    r"\A\s*(?:"
+    r"(?:sure|certainly|of course|absolutely|okay|ok)\b[^\n]{0,100}"
+    r"|(?:here\s+is|here\s+are|here[’']s|below\s+is|the\s+following\s+is)\b[^\n]{0,100}?(?::|$)"
+    r"|(?:the\s+)?(?:cleaned|processed|clean|rewritten)(?:[\s-]+up)?\s+(?:text|version)\s*:"
+    r")",
+    re.I | re.M,
+)
+_CLOSING_WORDS = ("hope", "let me know", "feel free", "note:")
+_PREAMBLE_END = re.compile(
+    r"(?:i\s+hope\s+this\s+helps|let\s+me\s+know\s+if|feel\s+free\s+to|"
+    r"note:\s*i\s+(?:have|removed|kept))[^\n]{0,200}\s*\Z",
+    re.I,
+)
+
+
+def _markdown_counts(text: str) -> Counter:
+    counts: Counter = Counter()
+    if "**" in text or "__" in text:
+        counts["bold"] = len(_BOLD.findall(text))
+    for line in text.splitlines():
+        head = line.lstrip(" \t")[:1]
+        if head and head in _LINE_STARTS:
+            for kind, pattern in _LINE_MARKDOWN.items():
+                if pattern.match(line):
+                    counts[kind] += 1
+                    break
+    return counts
+
+
+def added_markdown(source: str, output: str) -> tuple[str, ...]:
+    """Kinds of markdown that occur more often in the output than in the input. A list needs
+    two more items than the input has: one "2. Background" line is a section number.
+
+    `added_markdown("a b", "* **a**\\n* b") -> ("bullets", "bold")`
+    """
+    in_output = _markdown_counts(output)
+    if not in_output:
+        return ()
+    in_source = _markdown_counts(source)
+    return tuple(
+        kind
+        for kind in _KINDS
+        if in_output[kind] - in_source[kind] >= (2 if kind in _LISTS else 1)
+    )
+
+
+def added_preamble(source: str, output: str) -> str | None:
+    """The chatty opening or closing the output added ("Here is the cleaned text:"), or None."""
+    found = _PREAMBLE_START.match(output, 0, 200)
+    if found and not _PREAMBLE_START.match(source, 0, 200):
+        return found.group(0).strip()
+    tail = output[-300:]
+    if any(word in tail.lower() for word in _CLOSING_WORDS):
+        found = _PREAMBLE_END.search(tail)
+        if found and not _PREAMBLE_END.search(source[-300:]):
+            return found.group(0).strip()
+    return None
+
+
+# --- measures ---------------------------------------------------------------------------------
+
+
+def _repetition(source: _Side, output_tokens: list[str], n: int) -> float:
+    """Share of output n-grams beyond the count the input itself has (at least one each).
+
+    The input's count is taken on its letters without spaces, so a phrase the input repeats
+    with its words glued together ("Human-writtenPrinciples") is not a loop in the output.
+    """
+    if len(output_tokens) < n + 1:
+        return 0.0
+    grams = Counter(zip(*(output_tokens[i:] for i in range(n))))
+    total = len(output_tokens) - n + 1
+    if len(grams) == total:  # the common case: nothing repeats
+        return 0.0
+    excess = 0
+    for gram, count in grams.items():
+        if count > 1:
+            excess += max(0, count - max(1, _occurrences(source.stream, "".join(gram), count)))
+    return excess / total
+
+
+def _occurrences(text: str, part: str, enough: int) -> int:
+    """How many times `part` occurs in `text`, overlaps included, counting up to `enough`."""
+    found, at = 0, text.find(part)
+    while at >= 0 and found < enough:
+        found += 1
+        at = text.find(part, at + 1)
+    return found
+
+
+def _content(tokens) -> set[str]:
+    return {t for t in set(tokens) if len(t) > 1 and t not in _STOPWORDS}
+
+
+def measure(source: str, output: str, ngram: int = DEFAULT.ngram) -> Metrics:
+    """The guard's measures for one chunk, before any threshold."""
+    src_text, out_text = _prepare(source), _prepare(output)
+    src_tokens, out_tokens = _TOKEN.findall(src_text), _TOKEN.findall(out_text)
+    src, out = _Side(src_tokens), _Side(out_tokens)
+    core_text = _droppable(src_text)
+
+    # kept: distinct content words of the input, less citations and bare numbers.
+    must_keep = {t for t in _content(_TOKEN.findall(core_text)) if not t.isdigit()}
+    missing = sum(1 for t in must_keep if not out.has(t))
+    kept = 1.0 - missing / len(must_keep) if must_keep else 1.0
+
+    # invented: distinct content words of the output that the input does not have.
+    produced = _content(out.set)
+    new = sum(1 for t in produced if not src.has(t))
+    invented = new / len(produced) if produced else 0.0
+
+    in_chars, out_chars = len(source.strip()), len(output.strip())
+    ratio = out_chars / in_chars if in_chars else float(out_chars)
+    core_chars = len(" ".join(core_text.split()))
+    return Metrics(
+        kept=kept,
+        invented=invented,
+        length_ratio=ratio,
+        repetition=_repetition(src, out_tokens, ngram),
+        missing_words=missing,
+        invented_words=new,
+        input_chars=in_chars,
+        output_chars=out_chars,
+        core_ratio=out_chars / core_chars if core_chars else ratio,
+        markdown=added_markdown(source, output),
+        preamble=added_preamble(source, output),
+    )
+
+
+# --- verdict ----------------------------------------------------------------------------------
+
+
+def _pct(share: float) -> str:
+    return f"{round(share * 100)}%"
+
+
+def judge(m: Metrics, t: GuardThresholds = DEFAULT) -> tuple[str, tuple[str, ...]]:
+    """Verdict and human-readable reasons for measured metrics."""
+    if m.output_chars == 0:
+        return "rejected", ("output empty",)
+    rejected: list[str] = []
+    suspicious: list[str] = []
+
+    if m.missing_words >= t.min_words and m.kept < t.kept_warn:
+        (rejected if m.kept < t.kept_reject else suspicious).append(
+            f"kept {_pct(m.kept)} of the input's words (summarised?)"
+        )
+    if m.invented_words >= t.min_words and m.invented > t.invented_warn:
+        (rejected if m.invented > t.invented_reject else suspicious).append(
+            f"{_pct(m.invented)} of words not in the input (invented?)"
+        )
+    if m.output_chars > t.longer_warn * m.input_chars + t.length_slack:
+        longer = m.output_chars > t.longer_reject * m.input_chars + t.length_slack
+        (rejected if longer else suspicious).append(
+            f"output {m.length_ratio:.1f}x longer than input"
+        )
+    if m.core_ratio < t.shorter_warn and m.input_chars >= t.length_slack:
+        (rejected if m.core_ratio < t.shorter_reject else suspicious).append(
+            f"output is {_pct(m.core_ratio)} of the input's length (cut short?)"
+        )
+    if m.repetition > t.repetition_reject:
+        rejected.append("output repeats itself")
+    elif m.repetition > t.repetition_warn:
+        suspicious.append(f"output repeats some phrases ({_pct(m.repetition)} of its 4-grams)")
+    if m.markdown:
+        suspicious.append(f"markdown added ({', '.join(m.markdown)})")
+    if m.preamble:
+        quoted = m.preamble if len(m.preamble) <= 40 else m.preamble[:37] + "..."
+        suspicious.append(f'preamble added ("{quoted}")')
+
+    if rejected:
+        return "rejected", tuple(rejected + suspicious)
+    if suspicious:
+        return "suspicious", tuple(suspicious)
+    return "ok", ()
+
+
+def check(source: str, output: str, thresholds: GuardThresholds = DEFAULT) -> GuardReport:
+    """Measure one cleaned chunk against its normalized input and give a verdict."""
+    m = measure(source, output, thresholds.ngram)
+    verdict, reasons = judge(m, thresholds)
+    return GuardReport(
+        kept=m.kept,
+        invented=m.invented,
+        length_ratio=m.length_ratio,
+        repetition=m.repetition,
+        verdict=verdict,
+        reasons=reasons,
+    )
+
+
+def apply_policy(report: GuardReport, source: str, output: str, policy: str) -> tuple[str, str]:
+    """The text to put in the result and where it came from: ("...", "llm" | "fallback").
+
+    "fallback": a rejected chunk gets its normalized input instead of the model output.
+    "keep": the model output is always used (the report still flags it).
+    """
+    if policy not in GUARD_POLICIES:
+        raise ValueError(f"unknown guard policy {policy!r}; expected one of {GUARD_POLICIES}")
+    if policy == "fallback" and report.verdict == "rejected":
+        return source, "fallback"
+    return output, "llm"
