@@ -1,0 +1,736 @@
+"""Deterministic clean-up of extracted PDF text before chunking.
+
+    normalize_document([(1, "1\\nA Survey on Knowl-\\nedge Distillation\\n"), ...])
+        -> NormalizedText(text="A Survey on Knowledge Distillation ...", page_starts=((0, 1), ...))
+    normalize_text("capa-\\nbilities") -> "capabilities"
+
+The rules, in the order they run (each is a small function below, with a before/after
+example taken from the reference extraction of arXiv:2402.13116):
+
+    characters   repair_mojibake, unify_line_breaks, remove_invisible,
+                 attach_spacing_accents, apply_nfkc
+    lines        remove_arxiv_stamps (on a page's text), clean_line_whitespace,
+                 drop_running_headers and drop_page_numbers (need every page's lines)
+    joining      rejoin_column_hyphens (pypdf's interleaved columns), then join_lines:
+                 dehyphenate line ends, find paragraph breaks, join lines and pages
+
+The result is paragraphs separated by "\\n\\n" and no other newline: the chunker relies
+on that.
+
+What it does not do: it never drops body text (only page numbers, running headers and
+footers, arXiv stamps and invisible characters go); it does not split words that tight
+kerning glued together ("Intheeraof"), put interleaved columns back in reading order,
+or remove pypdf's "(cid:88)" placeholders: those need layout or a dictionary, and are
+left to the LLM step.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NormalizedText:
+    text: str
+    # (character offset in text where the page's text begins, page number), ascending by
+    # offset; a page that kept no text has no entry.
+    page_starts: tuple[tuple[int, int], ...]
+
+
+def normalize_document(pages: Sequence[tuple[int, str]]) -> NormalizedText:
+    """Apply every rule to (page number, extracted page text) pairs in reading order."""
+    numbers = [number for number, _ in pages]
+    codec = detect_mojibake("\n".join(text for _, text in pages))
+    page_lines = [_page_lines(text, codec) for _, text in pages]
+    page_lines = drop_running_headers(page_lines)
+    page_lines = drop_page_numbers(page_lines, numbers)
+    return join_lines(page_lines, numbers)
+
+
+def normalize_text(text: str) -> str:
+    """The rules that need no page structure, for pasted text.
+
+    No running-header detection and no bare page numbers (a lone "12" could be anything
+    when the page breaks are unknown); explicit page labels ("Page 12", "- 12 -",
+    "12 of 40") on a line of their own are dropped wherever they are, as pasted text
+    from a viewer carries them at page breaks in the middle of the text.
+    """
+    # Repairing can expose an older layer of mojibake (text encoded twice): repeat.
+    for _ in range(10):
+        codec = detect_mojibake(text)
+        if codec is None:
+            break
+        repaired = repair_mojibake(text, codec)
+        if repaired == text:
+            break
+        text = repaired
+    lines = _page_lines(text, None)
+    lines = [line for line in lines if not _is_page_label(line)]
+    joined = join_lines([lines], [1]).text
+    # Joining lines can bring the pieces of a stamp or a page label onto one line: a
+    # second sweep over the paragraphs keeps normalize_text idempotent.
+    paragraphs = []
+    for paragraph in joined.split("\n\n"):
+        paragraph = _collapse_spaces(remove_arxiv_stamps(paragraph)).strip()
+        if paragraph and not _is_page_label(paragraph):
+            paragraphs.append(paragraph)
+    return "\n\n".join(paragraphs)
+
+
+def _page_lines(text: str, codec: str | None) -> list[str]:
+    """The character rules, stamp removal and whitespace clean-up for one page."""
+    if codec is not None:
+        text = repair_mojibake(text, codec)
+    text = unify_line_breaks(text)
+    text = remove_invisible(text)
+    text = attach_spacing_accents(text)
+    text = apply_nfkc(text)
+    text = remove_invisible(text)
+    text = remove_arxiv_stamps(text)
+    return clean_line_whitespace(text)
+
+
+# --- characters ------------------------------------------------------------------------
+
+# Characters that UTF-8 mojibake produces for common punctuation and nothing else does:
+# "’" (E2 80 99) read as Mac Roman is "‚Äô", read as Windows-1252 is "â€™".
+_MOJIBAKE_PROBES = "’‘“”—–…•"
+_MOJIBAKE_CODECS = ("mac_roman", "cp1252")
+
+
+def _high_byte_table(codec: str) -> dict[str, int]:
+    table = {}
+    for byte in range(0x80, 0x100):
+        try:
+            table[bytes([byte]).decode(codec)] = byte
+        except UnicodeDecodeError:
+            # Bytes Windows-1252 leaves undefined come through as C1 controls when a
+            # tool decoded them as Latin-1: keep them decodable.
+            table[chr(byte)] = byte
+    return table
+
+
+_HIGH_BYTES = {codec: _high_byte_table(codec) for codec in _MOJIBAKE_CODECS}
+_MOJIBAKE_MARKERS = {
+    codec: tuple(
+        marker
+        for ch in _MOJIBAKE_PROBES
+        if (marker := ch.encode("utf-8").decode(codec, errors="ignore")) and len(marker) == 3
+    )
+    for codec in _MOJIBAKE_CODECS
+}
+_HIGH_RUNS = {
+    codec: re.compile("[" + "".join(re.escape(ch) for ch in table) + "]{2,}")
+    for codec, table in _HIGH_BYTES.items()
+}
+
+
+def detect_mojibake(text: str) -> str | None:
+    """The codec that UTF-8 text was wrongly decoded with, or None.
+
+    Only the three-character forms of common punctuation count as evidence ("‚Äô", "‚Äî",
+    "â€™", ...): they do not occur in real text, so a document without them is never
+    touched.
+    """
+    best, best_hits = None, 0
+    for codec, markers in _MOJIBAKE_MARKERS.items():
+        hits = sum(text.count(marker) for marker in markers)
+        if hits > best_hits:
+            best, best_hits = codec, hits
+    return best
+
+
+def repair_mojibake(text: str, codec: str) -> str:
+    """Undo UTF-8 read as `codec` (Mac Roman or Windows-1252), sequence by sequence.
+
+    "KD‚Äôs role" -> "KD’s role";  "Abstract‚ÄîIntheera" -> "Abstract—Intheera";
+    "Œ∏" -> "θ";  "\\uf8ffùë¶" -> "𝑦"
+
+    Decision: ftfy.fix_text does this too, but on the reference it left 17 of the 4-byte
+    math letters ("\\uf8ffùë¶") broken and its defaults also straighten quotes; this
+    narrower repair fixes every sequence in the reference and runs only when
+    detect_mojibake found evidence. Each run of high characters is turned back into
+    bytes and every valid UTF-8 sequence in it decoded; bytes that do not form one keep
+    their character, so nothing is lost.
+    """
+    table = _HIGH_BYTES[codec]
+
+    def fix(match: re.Match[str]) -> str:
+        run = match.group()
+        data = bytes(table[ch] for ch in run)
+        out = []
+        i = 0
+        while i < len(data):
+            lead = data[i]
+            size = 2 if 0xC2 <= lead <= 0xDF else 3 if 0xE0 <= lead <= 0xEF else 4 if 0xF0 <= lead <= 0xF4 else 0
+            if size and i + size <= len(data):
+                try:
+                    decoded = data[i : i + size].decode("utf-8")
+                except UnicodeDecodeError:
+                    decoded = ""
+                if decoded and unicodedata.category(decoded) != "Cc":
+                    out.append(decoded)
+                    i += size
+                    continue
+            out.append(run[i])
+            i += 1
+        return "".join(out)
+
+    return _HIGH_RUNS[codec].sub(fix, text)
+
+
+_LINE_BREAKS = re.compile(r"\r\n|[\r\f\v\x1c\x1d\x1e\x85\u2028]")
+_SOFT_HYPHEN_BREAK = re.compile(r"\u00ad[^\S\n]*\n[^\S\n]*")
+
+
+def unify_line_breaks(text: str) -> str:
+    """Every line break becomes "\\n"; a soft hyphen at a line end joins the word.
+
+    "capa\\u00ad\\r\\nbilities" -> "capabilities";  "end.\\u2029Next" -> "end.\\n\\nNext"
+
+    Runs before control characters go, so "\\r" or a form feed between two lines is not
+    deleted and the lines glued. Some PDFs map the hyphen glyph of a line-end break to
+    U+00AD (soft hyphen), which by definition marks a break inside one word.
+    """
+    text = _LINE_BREAKS.sub("\n", text).replace("\u2029", "\n\n")
+    return _SOFT_HYPHEN_BREAK.sub("", text)
+
+
+def _invisible_pattern() -> re.Pattern[str]:
+    # Control (Cc), format (Cf: zero-width characters, soft hyphen, BOM, bidi controls
+    # and overrides, LRM/RLM/ALM, tags) and lone surrogates (Cs, which cannot be written
+    # as UTF-8). They live in planes 0-2 and 14 only.
+    ranges = []
+    start = None
+    for code in list(range(0x30000)) + list(range(0xE0000, 0xE1000)) + [sys.maxunicode + 1]:
+        hit = (
+            code <= sys.maxunicode
+            and chr(code) not in "\n\t"
+            and unicodedata.category(chr(code)) in ("Cc", "Cf", "Cs")
+        )
+        if hit and start is None:
+            start = code
+        elif not hit and start is not None:
+            last = code - 1
+            ranges.append(f"\\U{start:08x}" if start == last else f"\\U{start:08x}-\\U{last:08x}")
+            start = None
+    return re.compile("[" + "".join(ranges) + "]")
+
+
+_INVISIBLE = _invisible_pattern()
+
+
+def remove_invisible(text: str) -> str:
+    """Remove control characters (but "\\n" and "\\t"), zero-width and bidi characters.
+
+    "knowl\\u00adedge" -> "knowledge";  "\\u202eLLM\\u202c" -> "LLM";  "a\\x00b" -> "ab"
+
+    All of Unicode's Cc, Cf and Cs categories go: ZWSP, ZWNJ, ZWJ, word joiner, BOM,
+    soft hyphen, U+202A-202E, U+2066-2069, LRM/RLM/ALM and the rest are invisible, and
+    a chunk full of them only wastes the model's tokens (and bidi overrides can make the
+    shown text differ from the text the model reads).
+    """
+    return _INVISIBLE.sub("", text)
+
+
+# Spacing accents that PDFs draw as a separate glyph next to their letter, with the
+# combining mark each stands for. Modifier letters (ˆ, ˇ) are letters, not symbols, and
+# NFKC leaves them alone, so they stay as they are.
+_SPACING_ACCENTS = {
+    "\u00a8": "\u0308",  # ¨
+    "\u00b4": "\u0301",  # ´
+    "\u00b8": "\u0327",  # ¸
+    "\u00af": "\u0304",  # ¯
+    "\u02d8": "\u0306",  # ˘
+    "\u02d9": "\u0307",  # ˙
+    "\u02da": "\u030a",  # ˚
+    "\u02db": "\u0328",  # ˛
+    "\u02dc": "\u0303",  # ˜
+    "\u02dd": "\u030b",  # ˝
+    "`": "\u0300",  # pypdf's grave accent: "Rozie`re"
+}
+_ACCENT_BETWEEN = re.compile(r"(?<=[^\W\d_])[%s](?=[^\W\d_])" % "".join(_SPACING_ACCENTS))
+_VOWELS = set("aeiouyAEIOUYı")
+
+
+def attach_spacing_accents(text: str) -> str:
+    """Put an accent that sits between two letters onto one of them.
+
+    "Ko¨pf et al., 2023" -> "Köpf et al., 2023";  "Rozie`re et al." -> "Rozière et al.";
+    "Andr´e" -> "André";  "na¨ıve" -> "naïve"
+
+    Without this NFKC would turn "¨" into a space and a combining mark and split the
+    name in two. PDFs put the accent glyph before its letter (TeX) or after it, so the
+    letter is chosen by what composes: the letter that takes the accent as one
+    precomposed character, a vowel over a consonant, then the following letter
+    (TeX's order); a dotless "ı" next to the accent is the "i" it was drawn on.
+    """
+
+    if not _ACCENT_BETWEEN.search(text):
+        return text
+    out = []
+    last = 0
+    for match in _ACCENT_BETWEEN.finditer(text):
+        i = match.start()
+        before, after = text[i - 1], text[i + 1]
+        mark = _SPACING_ACCENTS[text[i]]
+
+        def score(letter: str) -> tuple[bool, bool]:
+            base = "i" if letter == "ı" else letter
+            return (len(unicodedata.normalize("NFC", base + mark)) == 1, letter in _VOWELS)
+
+        # i - 1 < last: the letter before already took the previous accent.
+        if i - 1 < last or after == "ı" or score(after) >= score(before):
+            base = "i" if after == "ı" else after
+            out.append(text[last:i] + unicodedata.normalize("NFC", base + mark))
+            last = i + 2
+        else:
+            out.append(text[last : i - 1] + unicodedata.normalize("NFC", before + mark))
+            last = i + 1
+    out.append(text[last:])
+    return "".join(out)
+
+
+def apply_nfkc(text: str) -> str:
+    """Unicode NFKC: ligatures, full-width forms, math letters and the like to plain text.
+
+    "ﬁne-tuning" -> "fine-tuning";  "ＧＰＴ" -> "GPT";  "𝐼 𝑥 𝑦" -> "I x y" (the
+    reference's figure labels once the mojibake is repaired)
+    """
+    return unicodedata.normalize("NFKC", text)
+
+
+# --- lines -----------------------------------------------------------------------------
+
+_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+# The stamp with every space removed: new-style id with version, category, date.
+_STAMP = re.compile(
+    r"arXiv:(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})v\d+"
+    r"\[[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?\]"
+    rf"\d{{1,2}}(?:{_MONTHS})\d{{4}}"
+)
+_STAMP_HINT = re.compile(r"a\s*r\s*X\s*i\s*v|v\s*i\s*X\s*r\s*a")
+
+
+def remove_arxiv_stamps(text: str) -> str:
+    """Remove arXiv side stamps, forwards, reversed, spaced or split over lines.
+
+    "open-source modelsarXiv:2402.13116v3 [cs.CL] 8 Mar 2024These" -> "open-source models These"
+    "...Oneoftheprimary\\n4202\\ntcO\\n12\\n]LC.sc[\\n4v61131.2042:viXra\\n2" -> "...Oneoftheprimary\\n2"
+    (the second is what pypdf gives for the rotated stamp at the end of the reference's page 1)
+
+    The stamp is searched in the text with all whitespace removed, and in its reverse
+    (rotated text comes out reversed), so "a r X i v : ..." and a stamp spread over five
+    lines are found too; only the matched characters go. A stamp glued between two words
+    becomes a space; a stamp that filled whole lines takes its line breaks with it. Only
+    the full form (id with version, category and date) counts, so citations such as
+    "arXiv:2402.13116" in a reference list stay.
+    """
+    if not _STAMP_HINT.search(text):
+        return text
+    for _ in range(8):  # removing one stamp can join the pieces of another
+        kept = [i for i, ch in enumerate(text) if not ch.isspace()]
+        compact = "".join(text[i] for i in kept)
+        spans = [(m.start(), m.end()) for m in _STAMP.finditer(compact)]
+        backwards = compact[::-1]
+        size = len(compact)
+        spans += [(size - m.end(), size - m.start()) for m in _STAMP.finditer(backwards)]
+        if not spans:
+            return text
+        start, end = max(spans)
+        text = _cut(text, kept[start], kept[end - 1] + 1)
+    return text
+
+
+def _cut(text: str, start: int, end: int) -> str:
+    before, after = text[:start], text[end:]
+    line_start = not before.strip(" \t") or before.rstrip(" \t").endswith("\n")
+    line_end = not after.strip(" \t") or after.lstrip(" \t").startswith("\n")
+    if line_start and line_end:
+        # Whole lines: drop their break too, so no blank line (a paragraph break) is left.
+        before = before.rstrip(" \t")
+        after = after.lstrip(" \t")
+        if after.startswith("\n"):
+            after = after[1:]
+        elif before.endswith("\n"):
+            before = before[:-1]
+        return before + after
+    if before and after and not before[-1].isspace() and not after[0].isspace():
+        return before + " " + after
+    return before + after
+
+
+_SPACES = re.compile(r"[^\S\n]+")
+
+
+def _collapse_spaces(text: str) -> str:
+    return _SPACES.sub(" ", text)
+
+
+def clean_line_whitespace(text: str) -> list[str]:
+    """Split into lines, collapse runs of spaces and tabs, strip each line.
+
+    "1 INTRODUCTION\\t  extendsfar  \\n" -> ["1 INTRODUCTION extendsfar", ""]
+
+    Blank lines stay (as "") because they are paragraph breaks.
+    """
+    return [_collapse_spaces(line).strip() for line in text.split("\n")]
+
+
+_ROMAN = re.compile(r"(?=[ivxlc])(x{0,3}|xl|l?x{0,3}|xc)(ix|iv|v?i{0,3})")
+_BARE_NUMBER = re.compile(r"\d{1,4}")
+_PAGE_LABEL = re.compile(
+    r"(?i:page|p\.|pg\.?)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?"
+    r"|\d{1,4}\s*(?:of|/)\s*\d{1,4}"
+    r"|[-–—]\s*\d{1,4}\s*[-–—]"
+)
+
+
+def _is_page_label(line: str) -> bool:
+    return _PAGE_LABEL.fullmatch(line) is not None
+
+
+def _page_number_value(line: str) -> tuple[str, int] | None:
+    """("arabic", 12) for "12", ("roman", 4) for "iv", else None."""
+    if _BARE_NUMBER.fullmatch(line):
+        return ("arabic", int(line))
+    if line and len(line) <= 6 and _ROMAN.fullmatch(line):
+        value, i = 0, 0
+        numerals = {"i": 1, "v": 5, "x": 10, "l": 50, "c": 100}
+        for i, ch in enumerate(line):
+            n = numerals[ch]
+            value += -n if i + 1 < len(line) and numerals[line[i + 1]] > n else n
+        return ("roman", value)
+    return None
+
+
+def _is_number_like(line: str) -> bool:
+    return _is_page_label(line) or _page_number_value(line) is not None
+
+
+def _edge_indexes(lines: list[str], depth: int, skip) -> tuple[list[int], list[int]]:
+    """Indexes of a page's top and bottom lines: the first (last) `depth` non-blank lines
+    not matched by `skip`, with the skipped lines met on the way."""
+    sides: list[list[int]] = []
+    for order in (range(len(lines)), range(len(lines) - 1, -1, -1)):
+        picked, seen = [], 0
+        for i in order:
+            if seen >= depth:
+                break
+            if not lines[i]:
+                continue
+            picked.append(i)
+            if not skip(i):
+                seen += 1
+        sides.append(picked)
+    return sides[0], sides[1]
+
+
+_HEADER_MIN_PAGES = 3
+_HEADER_SHARE = 0.4
+_HEADER_DEPTH = 3
+
+
+def _header_key(line: str) -> str | None:
+    if not re.search(r"[^\W\d_]", line):
+        return None  # no letters: left to drop_page_numbers
+    return re.sub(r"\d+", "#", line).casefold()
+
+
+def drop_running_headers(pages: list[list[str]]) -> list[list[str]]:
+    """Drop lines that repeat at the top, or at the bottom, of many pages (digits masked).
+
+    ["7", "JOURNAL OF LATEX CLASS FILES, VOL. 14, NO. 8", "body ..."] on every page
+    -> ["7", "body ..."] (the reference itself has no running header, only page numbers)
+
+    A line is a running header (footer) when, with its digits masked ("Page 3 of 9" ->
+    "page # of #"), it is among the first (last) 3 lines of a page, page numbers not
+    counted, on at least 3 pages and at least 40% of the pages; 40% rather than half so
+    that headers alternating between odd and even pages (title / authors) are caught.
+    Only those edge positions are dropped: the same line in the middle of a page is body
+    text, and a line met on fewer pages is never dropped.
+    """
+    if len(pages) < _HEADER_MIN_PAGES:
+        return pages
+    edges = [
+        _edge_indexes(lines, _HEADER_DEPTH, lambda i, lines=lines: _is_number_like(lines[i]))
+        for lines in pages
+    ]
+    counts: Counter[tuple[int, str]] = Counter()
+    for lines, sides in zip(pages, edges):
+        counts.update(
+            {(side, key) for side, indexes in enumerate(sides) for i in indexes if (key := _header_key(lines[i]))}
+        )
+    needed = max(_HEADER_MIN_PAGES, _HEADER_SHARE * len(pages))
+    repeated = {side_key for side_key, n in counts.items() if n >= needed}
+    if not repeated:
+        return pages
+    result = []
+    for lines, sides in zip(pages, edges):
+        drop = {
+            i for side, indexes in enumerate(sides) for i in indexes if (side, _header_key(lines[i])) in repeated
+        }
+        result.append([line for i, line in enumerate(lines) if i not in drop])
+    return result
+
+
+_PAGE_NUMBER_DEPTH = 3
+
+
+def drop_page_numbers(pages: list[list[str]], numbers: Sequence[int]) -> list[list[str]]:
+    """Drop lines that are only a page number, at the top or bottom of a page.
+
+    ["1", "A Survey on Knowledge Distillation of Large", ...] -> ["A Survey on ...", ...]
+
+    Explicit labels ("Page 12", "- 12 -", "12 of 40", "Page 3 / 9") go wherever they
+    sit among a page's first or last lines (until 3 other lines are met). A bare number
+    ("12", or "iv" in front matter) goes only when it follows the pages: its difference
+    to the page's own number must recur on at least 2 pages (a one-page document: it
+    must equal the page number). So the "20" and "2" of a rotated figure label in the
+    middle of the reference's page 11, or a year alone at a page end, stay.
+    """
+    candidates: list[dict[int, tuple[str, int] | None]] = []
+    offsets: Counter[tuple[str, int]] = Counter()
+    for lines, number in zip(pages, numbers):
+        top, bottom = _edge_indexes(lines, _PAGE_NUMBER_DEPTH, lambda i, lines=lines: _is_number_like(lines[i]))
+        found = {}
+        for i in top + bottom:
+            if _is_page_label(lines[i]):
+                found[i] = None
+            elif (value := _page_number_value(lines[i])) is not None:
+                found[i] = value
+        candidates.append(found)
+        offsets.update({(kind, value - number) for kind, value in (v for v in found.values() if v)})
+    if len(pages) == 1:
+        accepted = {("arabic", 0), ("roman", 0)}
+    else:
+        accepted = {offset for offset, n in offsets.items() if n >= 2}
+    result = []
+    for lines, number, found in zip(pages, numbers, candidates):
+        drop = {i for i, v in found.items() if v is None or (v[0], v[1] - number) in accepted}
+        result.append([line for i, line in enumerate(lines) if i not in drop])
+    return result
+
+
+# --- joining ---------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\w]*([^\W_]+(?:-[^\W_]+)*)[^\w]*")
+_LEAD_WORD = re.compile(r"[^\W_]+")
+# A word fragment, a hyphen and a space in the middle of a line: where pypdf put the
+# other column's line right after a hyphenated line end ("the en- thegrowingdemand").
+# Suspended hyphens ("pre- and post-training") are followed by a conjunction.
+_MID_HYPHEN = re.compile(
+    r"(?<![\w-])([^\W\d_]{2,})- (?!(?:and|or|to|nor|as|through|versus|vs\.?|&)(?:\s|$))(?=[^\W\d_])"
+)
+
+
+def _vocabulary(pages: list[list[str]]) -> Counter[str]:
+    """Lower-cased words of the document with their counts, hyphen fragments left out:
+    a word that ends in a hyphen, and the first word of a line after a line that ends in
+    one or has a column break, may be half a word."""
+    vocab: Counter[str] = Counter()
+    for lines in pages:
+        previous = ""
+        for line in lines:
+            words = line.split()
+            skip_first = previous.endswith("-") or bool(_MID_HYPHEN.search(previous))
+            for j, word in enumerate(words):
+                if word.endswith("-") or (j == 0 and skip_first):
+                    continue
+                match = _TOKEN.fullmatch(word)
+                if match:
+                    vocab[match.group(1).lower()] += 1
+            previous = line
+    return vocab
+
+
+def _looks_interleaved(pages: list[list[str]]) -> bool:
+    """pypdf's default mode often emits two-column pages with lines of both columns
+    mixed, so a line end is not followed by its continuation. The sign: many lines with
+    a word fragment, a hyphen and a space in the middle (86 of the reference's 1378
+    lines; a single-column text has next to none)."""
+    lines = [line for page in pages for line in page if line]
+    hits = sum(1 for line in lines if _MID_HYPHEN.search(line))
+    return hits >= 3 and hits >= 0.01 * len(lines)
+
+
+def dehyphenate(left: str, right: str, vocab: Counter[str], interleaved: bool) -> str | None:
+    """How to join a line ending in `left` + "-" to a line starting with `right`:
+    "join" (drop the hyphen), "keep" (keep it, no space) or None (a plain line break).
+
+    "capa" / "bilities" -> "join" when "capabilities" occurs elsewhere in the document
+    "open" / "source"   -> "keep" when "open-source" does (or "open" and "source" are
+                           words of the document and "opensource" is not)
+    "GPT" / "4", "Self" / "Instruct" -> "keep" (a capital or digit after the hyphen)
+
+    Policy, with the document itself as the dictionary: the form (joined or hyphenated)
+    that occurs more often elsewhere wins (a tie keeps the hyphen). When neither occurs:
+    a capital or digit on either side keeps the hyphen; two parts that are both words of
+    the document keep it; anything else is a syllable break and is joined. In a document
+    whose columns pypdf interleaved (_looks_interleaved) the next line is usually not the
+    continuation, so there only the first rule applies and an unconfirmed pair stays
+    apart ("revo- lutionize" rather than "attainto").
+    """
+    left_word = re.search(r"[^\W_]+$", left)
+    right_word = _LEAD_WORD.match(right)
+    if not left_word or not right_word:
+        return None
+    head, tail = left_word.group(), right_word.group()
+    joined, hyphenated = (head + tail).lower(), (head + "-" + tail).lower()
+    n_joined, n_hyphenated = vocab[joined], vocab[hyphenated]
+    if n_joined or n_hyphenated:
+        return "join" if n_joined > n_hyphenated else "keep"
+    if interleaved:
+        return None
+    if tail[0].isupper() or tail[0].isdigit() or head[-1].isdigit():
+        return "keep"
+    if vocab[head.lower()] and vocab[tail.lower()]:
+        return "keep"
+    return "join"
+
+
+def rejoin_column_hyphens(lines: list[str], vocab: Counter[str]) -> list[str]:
+    """In interleaved two-column text, move the rest of a hyphenated word back to it.
+
+    ["models(Gouetal.,2021;GuptaandAgrawal,2022).Knowl- Through a suite of ...",
+     "edge distillation ..."]
+    -> ["models(Gouetal.,2021;GuptaandAgrawal,2022).Knowledge Through a suite of ...",
+        "distillation ..."]
+
+    pypdf wrote the left column's line, then the right column's line on the same line, so
+    the left column's continuation starts the next line. The first word of the next line
+    is moved only when the document confirms the joined word ("knowledge") or the
+    hyphenated one; nothing else changes, so no word is lost, one word moves.
+    """
+    lines = list(lines)
+    i = 0
+    while i + 1 < len(lines):
+        line, following = lines[i], lines[i + 1]
+        if not following or not following[0].isalpha() or not following[0].islower():
+            i += 1
+            continue
+        first, _, rest = following.partition(" ")
+        for match in reversed(list(_MID_HYPHEN.finditer(line))):
+            how = dehyphenate(match.group(1), first, vocab, interleaved=True)
+            if how is None:
+                continue
+            glue = "" if how == "join" else "-"
+            lines[i] = line[: match.end(1)] + glue + first + " " + line[match.end() :]
+            if rest:
+                lines[i + 1] = rest
+            else:
+                del lines[i + 1]
+            break
+        i += 1
+    return lines
+
+
+_HEADING = re.compile(r"(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[IVX]{1,4}\.)\s+[A-Z]")
+_CAPS_HEADING = re.compile(r"[A-Z][A-Z &,:\-]{4,}")
+_BULLET = re.compile(r"[•◦▪‣●○■□►✓✔]\s")
+_SENTENCE_END = re.compile(r"[.!?:][\"'”’)\]]*$")
+_ABBREVIATIONS = {
+    "al.", "e.g.", "i.e.", "fig.", "figs.", "eq.", "eqs.", "vs.", "cf.", "sec.", "no.",
+    "dr.", "mr.", "mrs.", "ms.", "prof.", "pp.", "p.", "vol.", "tab.", "ref.", "resp.",
+    "approx.", "ch.", "et.", "st.", "jr.", "inc.", "ltd.", "co.",
+}
+_SHORT_LINE = 0.7  # of the typical line length: shorter and ending a sentence = paragraph end
+_HEADING_MAX = 60  # characters
+
+
+def _is_heading(line: str, typical: float) -> bool:
+    short = len(line) <= min(_HEADING_MAX, 0.75 * typical)
+    if not short or line.endswith((".", ",", ";")):
+        return False
+    return bool(_HEADING.match(line) or _CAPS_HEADING.fullmatch(line))
+
+
+def _ends_sentence(line: str) -> bool:
+    if not _SENTENCE_END.search(line):
+        return False
+    last = line.rsplit(" ", 1)[-1].lower()
+    return last not in _ABBREVIATIONS and not re.fullmatch(r"[a-z]\.", last)
+
+
+def _typical_length(pages: list[list[str]]) -> float:
+    lengths = [len(line) for lines in pages for line in lines if len(line) >= 20]
+    return statistics.median(lengths) if lengths else 60.0
+
+
+def paragraph_break(previous: str, line: str, typical: float, page_break: bool) -> bool:
+    """Whether a paragraph ends between two non-blank lines (blank lines always end one).
+
+    "ourinteractionwithtechnology." / "DespitetheremarkablecapabilitiesofproprietaryLLMs"
+    -> True (a sentence ends on a line much shorter than the typical line);
+    "char-" ... / "acterizedbytheir..." -> False;  ... / "2.1 ComparingTraditionalRecipe" -> True
+
+    pypdf puts no blank line between paragraphs, only a line break per visual line. A
+    paragraph ends after a line that ends a sentence and is shorter than 70% of the
+    typical (median) line, before and after a short numbered or all-capitals heading
+    ("1 INTRODUCTION", "4.2.2 Preference"), before a bullet, and at a page end that ends
+    a sentence (otherwise the sentence goes on over the page break).
+    """
+    if _is_heading(line, typical) or _is_heading(previous, typical) or _BULLET.match(line):
+        return True
+    if not _ends_sentence(previous):
+        return False
+    return page_break or len(previous) < _SHORT_LINE * typical
+
+
+def join_lines(pages: list[list[str]], numbers: Sequence[int]) -> NormalizedText:
+    """Join lines into paragraphs and pages into one text; record where each page starts.
+
+    ["In the evolving landscape", "of natural language processing (NLP). These models, char-",
+     "acterized by their vast scale"] -> "In the evolving landscape of natural language
+    processing (NLP). These models, characterized by their vast scale"
+
+    A line break becomes a space, a paragraph break (paragraph_break) "\\n\\n", and a
+    line-end hyphen is resolved by dehyphenate. A page break is a line break like any
+    other: a paragraph break after a finished sentence, a space when the sentence goes
+    on, and a hyphen at a page end is joined like a line-end hyphen.
+    """
+    vocab = _vocabulary(pages)
+    interleaved = _looks_interleaved(pages)
+    if interleaved:
+        pages = [rejoin_column_hyphens(lines, vocab) for lines in pages]
+    typical = _typical_length(pages)
+    out: list[str] = []
+    length = 0
+    starts: list[tuple[int, int]] = []
+    previous: str | None = None
+    blank = False
+    for lines, number in zip(pages, numbers):
+        page_break = True
+        # Blank lines at a page's edges are not paragraph breaks: pypdf ends most pages
+        # with a newline, and a sentence can go on over the page break.
+        while lines and not lines[-1]:
+            lines = lines[:-1]
+        while lines and not lines[0]:
+            lines = lines[1:]
+        for line in lines:
+            if not line:
+                blank = previous is not None
+                continue
+            if previous is None:
+                sep = ""
+            elif blank or paragraph_break(previous, line, typical, page_break):
+                sep = "\n\n"
+            elif previous.endswith("-") and (how := dehyphenate(previous[:-1], line, vocab, interleaved)):
+                sep = ""
+                if how == "join":
+                    out[-1] = out[-1][:-1]
+                    length -= 1
+            else:
+                sep = " "
+            if page_break:
+                starts.append((length + len(sep), number))
+            out.append(sep + line)
+            length += len(sep) + len(line)
+            previous, blank, page_break = line, False, False
+    return NormalizedText("".join(out), tuple(starts))
