@@ -70,7 +70,9 @@ def test_mojibake_from_the_reference_is_repaired():
     # Greek and 4-byte math letters (NFKC then makes "𝑦" a plain "y").
     assert repair_mojibake("Œ∏ T and \uf8ffùë¶", "mac_roman") == "θ T and 𝑦"
     # The evidence can be anywhere in the text (normalize_document: in any page).
-    assert normalize_text("the student‚Äôs y ‚àºp T (y|I‚äïc‚äïx)") == "the student’s y ∼p T (y|I⊕c⊕x)"
+    assert (
+        normalize_text("the student‚Äôs y ‚àºp T (y|I‚äïc‚äïx)") == "the student’s y ∼p T (y|I⊕c⊕x)"
+    )
     assert normalize_text("y ‚àºp T") == "y ‚àop T"  # no evidence: left alone (NFKC: º -> o)
 
 
@@ -90,7 +92,9 @@ def test_text_without_mojibake_evidence_is_left_alone():
 
 def test_control_zero_width_and_bidi_characters_go():
     assert normalize_text("knowl\u00adedge distil\u200blation") == "knowledge distillation"
-    assert normalize_text("\ufeffLarge\u200c Language\u200d Models\u2060") == "Large Language Models"
+    assert (
+        normalize_text("\ufeffLarge\u200c Language\u200d Models\u2060") == "Large Language Models"
+    )
     assert normalize_text("\u202eLLM\u202c \u2066KD\u2069 \u200eA\u200f\u061c") == "LLM KD A"
     assert normalize_text("a\x00b\x07c\x1bd\x7fe\x9ff") == "abcdef"
     assert normalize_text("GPT\t-4\tand\u3000Gemini") == "GPT -4 and Gemini"
@@ -109,8 +113,16 @@ def test_spacing_accents_join_their_letter():
     # Reference, page 17: "etal.,2022b;Ko¬®pfetal.,2023" (Köpf, after the mojibake repair).
     assert "Köpfetal.,2023" in normalize_text("Bai etal.,2022b;Ko¬®pfetal.,2023;Yuan‚Äôs")
     # Reference, page 7: "Rozie`re et al., 2023".
-    assert normalize_text("et al., 2023c; Rozie`re et al., 2023") == "et al., 2023c; Rozière et al., 2023"
-    assert normalize_text("Andr´e and a na¨ıve model") == "André and a naïve model"
+    assert (
+        normalize_text("et al., 2023c; Rozie`re et al., 2023")
+        == "et al., 2023c; Rozière et al., 2023"
+    )
+    assert (
+        normalize_text("Andr´e and a na¨ıve model at the ´Ecole")
+        == "André and a naïve model at the École"
+    )
+    # A backtick quotes code unless it sits between two letters.
+    assert normalize_text("run `make` now") == "run `make` now"
 
 
 def test_nfkc_ligatures_and_full_width_forms():
@@ -250,7 +262,9 @@ def test_running_headers_and_footers_go():
 
 
 def test_lines_repeated_on_few_pages_stay():
-    pages = [(n, f"{'Table 1: results' if n <= 2 else 'Other'}\n{_body(n, 2)}") for n in range(1, 7)]
+    pages = [
+        (n, f"{'Table 1: results' if n <= 2 else 'Other'}\n{_body(n, 2)}") for n in range(1, 7)
+    ]
     text = normalize_document(pages).text
     assert text.count("Table 1: results") == 2
 
@@ -285,7 +299,9 @@ def test_dehyphenation_in_interleaved_columns_needs_the_document():
 
 
 def test_line_end_hyphens_in_text():
-    text = "harness the capa-\nbilities of LLMs; capabilities again. Like GPT-\n4 and Self-\nInstruct."
+    text = (
+        "harness the capa-\nbilities of LLMs; capabilities again. Like GPT-\n4 and Self-\nInstruct."
+    )
     assert normalize_text(text) == (
         "harness the capabilities of LLMs; capabilities again. Like GPT-4 and Self-Instruct."
     )
@@ -314,12 +330,23 @@ def test_column_hyphen_is_rejoined_with_its_continuation():
 def test_paragraph_breaks():
     typical = 60.0
     # Reference, page 1: a sentence ends on a short line.
-    assert paragraph_break("ourinteractionwithtechnology.", "DespitetheremarkablecapabilitiesofproprietaryLLMs", typical, False)
-    assert not paragraph_break("of natural language processing (NLP). These models, char-", "acterized", typical, False)
+    assert paragraph_break(
+        "ourinteractionwithtechnology.",
+        "DespitetheremarkablecapabilitiesofproprietaryLLMs",
+        typical,
+        False,
+    )
+    assert not paragraph_break(
+        "of natural language processing (NLP). These models, char-", "acterized", typical, False
+    )
     assert not paragraph_break("as proposed by Xu et al.", "(2023) in", typical, False)
     # Headings, before and after.
-    assert paragraph_break("Figure2showsan overviewofthissurvey.", "2.1 ComparingTraditionalRecipe", typical, False)
-    assert paragraph_break("2.1 ComparingTraditionalRecipe", "distillation within the realm of LLMs", typical, False)
+    assert paragraph_break(
+        "Figure2showsan overviewofthissurvey.", "2.1 ComparingTraditionalRecipe", typical, False
+    )
+    assert paragraph_break(
+        "2.1 ComparingTraditionalRecipe", "distillation within the realm of LLMs", typical, False
+    )
     assert paragraph_break("to the seed knowledge:", "• Labeling", typical, False)
     # A page that ends a sentence ends the paragraph, however long its last line.
     long_line = "x" * 80 + " and this is the end."
@@ -336,8 +363,14 @@ def test_output_is_paragraphs_separated_by_blank_lines():
 
 def test_pages_join_mid_sentence_and_record_where_they_start():
     pages = [
-        (3, "3\nThe benefits of knowledge distillation in the era of\nLLMs are multifaceted and trans-\n"),
-        (4, "4\nformative (Gu et al., 2024). Through a suite of distillation\ntechniques, the gap\n"),
+        (
+            3,
+            "3\nThe benefits of knowledge distillation in the era of\nLLMs are multifaceted and trans-\n",
+        ),
+        (
+            4,
+            "4\nformative (Gu et al., 2024). Through a suite of distillation\ntechniques, the gap\n",
+        ),
         (5, "5\nbetween models is narrowed.\n"),
         (6, "6\nA new paragraph starts here.\n"),
         (7, "7\n"),
@@ -417,7 +450,14 @@ def test_reference_body_words_survive():
     joined = 0
     for left, right in pairs:
         head, tail = _word_key(left), _word_key(right)
-        if head and tail and found[head + tail] and expected[head] and expected[tail] and found[head] < expected[head]:
+        if (
+            head
+            and tail
+            and found[head + tail]
+            and expected[head]
+            and expected[tail]
+            and found[head] < expected[head]
+        ):
             found[head + tail] -= 1
             expected[head] -= 1
             expected[tail] -= 1
@@ -426,8 +466,10 @@ def test_reference_body_words_survive():
     kept = sum(min(n, found[key]) for key, n in expected.items()) + joined
     missing = expected - found
     share = kept / total
-    print(f"\nbody-word retention on the reference: {kept}/{total} = {share:.4%} "
-          f"({joined // 2} hyphenated words joined); missing: {dict(missing)}")
+    print(
+        f"\nbody-word retention on the reference: {kept}/{total} = {share:.4%} "
+        f"({joined // 2} hyphenated words joined); missing: {dict(missing)}"
+    )
     assert share >= 0.999
 
 
@@ -440,7 +482,9 @@ def test_reference_output_shape():
     assert result.page_starts[0] == (0, 1)
     assert re.fullmatch(r"[^\n]+(\n\n[^\n]+)*", text)
     assert "  " not in text and " \n" not in text and "\n " not in text
-    assert text.startswith("A Survey on Knowledge Distillation of Large Language Models Xiaohan Xu1")
+    assert text.startswith(
+        "A Survey on Knowledge Distillation of Large Language Models Xiaohan Xu1"
+    )
     # The page-2 number went, the words around it joined over the page break.
     assert "Oneoftheprimary benefits of open-source models" in text
     assert not any(unicodedata.category(ch) in INVISIBLE_CATEGORIES and ch != "\n" for ch in text)
@@ -450,8 +494,28 @@ def test_reference_output_shape():
 
 # Mostly the characters the rules look at, plus anything at all.
 _interesting = st.sampled_from(
-    list("ab Ee-\n\n\t .,:;12") + ["Page", "arXiv:", "‚Äô", "â€™", "\u00ad", "\u200b", "\u202e",
-    "\r", "\x0c", "\u2029", "¨", "ﬁ", "Œ∏", "-\n", "4202", "]LC.sc[", "viXra"]
+    list("ab Ee-\n\n\t .,:;12")
+    + [
+        "Page",
+        "arXiv:",
+        "‚Äô",
+        "â€™",
+        "\u00ad",
+        "\u200b",
+        "\u202e",
+        "\r",
+        "\x0c",
+        "\u2029",
+        "¨",
+        "`",
+        "™",
+        "ﬁ",
+        "Œ∏",
+        "-\n",
+        "4202",
+        "]LC.sc[",
+        "viXra",
+    ]
 )
 texts = st.lists(st.one_of(_interesting, st.characters()), max_size=60).map("".join)
 
@@ -489,7 +553,11 @@ def _not_roman(word: str) -> bool:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.lists(st.tuples(words.filter(_not_roman), separators), unique_by=lambda p: p[0].casefold(), max_size=60),
+    st.lists(
+        st.tuples(words.filter(_not_roman), separators),
+        unique_by=lambda p: p[0].casefold(),
+        max_size=60,
+    ),
     st.lists(st.integers(0, 12), max_size=8),
 )
 def test_every_word_of_plain_pages_survives(parts, sizes):
@@ -501,3 +569,16 @@ def test_every_word_of_plain_pages_survives(parts, sizes):
     result = normalize_document(list(enumerate(texts, start=1)))
     expected = [w for t in texts for w in unicodedata.normalize("NFKC", t).split()]
     assert result.text.split() == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(texts, max_size=6))
+def test_normalize_document_output_shape(pages):
+    result = normalize_document(list(enumerate(pages, start=1)))
+    assert re.fullmatch(r"([^\n]+(\n\n[^\n]+)*)?", result.text)
+    assert result.text == result.text.strip()
+    offsets = [offset for offset, _ in result.page_starts]
+    assert offsets == sorted(offsets)
+    assert all(0 <= offset < len(result.text) for offset in offsets)
+    numbers = [number for _, number in result.page_starts]
+    assert numbers == sorted(set(numbers))
