@@ -569,6 +569,7 @@ def drop_page_numbers(pages: list[list[str]], numbers: Sequence[int]) -> list[li
 
 _TOKEN = re.compile(r"[^\w]*([^\W_]+(?:-[^\W_]+)*)[^\w]*")
 _LEAD_WORD = re.compile(r"[^\W_]+")
+_LEAD_COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
 # A word fragment, a hyphen and a space in the middle of a line: where pypdf put the
 # other column's line right after a hyphenated line end ("the en- thegrowingdemand").
 # Suspended hyphens ("pre- and post-training") are followed by a conjunction.
@@ -615,6 +616,7 @@ def dehyphenate(left: str, right: str, vocab: Counter[str], interleaved: bool) -
     "capa" / "bilities" -> "join" when "capabilities" occurs elsewhere in the document
     "open" / "source"   -> "keep" when "open-source" does (or "open" and "source" are
                            words of the document and "opensource" is not)
+    "state" / "of-the-art" -> "keep" when "state-of-the-art" does
     "GPT" / "4", "Self" / "Instruct" -> "keep" (a capital or digit after the hyphen)
 
     Policy, with the document itself as the dictionary: the form (joined or hyphenated)
@@ -637,10 +639,12 @@ def dehyphenate(left: str, right: str, vocab: Counter[str], interleaved: bool) -
     if not left_word or not right_word:
         return None
     head, tail = left_word.group(), right_word.group()
-    joined, hyphenated = (head + tail).lower(), (head + "-" + tail).lower()
-    n_joined, n_hyphenated = vocab[joined], vocab[hyphenated]
-    if n_joined or n_hyphenated:
-        return "join" if n_joined > n_hyphenated else "keep"
+    # A compound going on after the break ("state-" / "of-the-art") is looked up whole.
+    compound = _LEAD_COMPOUND.match(right).group()
+    for rest in dict.fromkeys((compound, tail)):
+        n_joined, n_hyphenated = vocab[(head + rest).lower()], vocab[(head + "-" + rest).lower()]
+        if n_joined or n_hyphenated:
+            return "join" if n_joined > n_hyphenated else "keep"
     if interleaved:
         return None
     if tail[0].isupper() or tail[0].isdigit() or head[-1].isdigit():

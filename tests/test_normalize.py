@@ -278,6 +278,7 @@ def test_lines_repeated_on_few_pages_stay():
         ("capa", "bilities of", {"capabilities": 2}, "join"),
         ("open", "source counterparts", {"open-source": 5}, "keep"),
         ("open", "source", {"open": 1, "source": 1}, "keep"),
+        ("state", "of-the-art models", {"state-of-the-art": 2, "of": 30}, "keep"),
         ("revo", "lutionize", {}, "join"),
         ("GPT", "4 (OpenAI", {}, "keep"),
         ("Self", "Instruct", {}, "keep"),
