@@ -44,19 +44,29 @@ def paper40(tmp_path_factory):
 def test_forty_page_paper_to_normalized_text(paper40, tmp_path):
     generated, path = paper40
     out = tmp_path / "paper.txt"
-    result = cli(str(path), "-o", str(out), "--no-llm")
+    result = cli(str(path), "-o", str(out), "--no-llm", "--max-chars", "1000000")
     assert result.returncode == 0, result.stderr
     text = out.read_text(encoding="utf-8")
     # Metadata summary and progress on stderr, nothing on stdout.
-    assert "pages: 40" in result.stderr
+    assert "pages: 40" in result.stderr and "producer: pdfTeX-1.40.25" in result.stderr
     assert "reading" in result.stderr and "40/40" in result.stderr
+    assert "budget" not in result.stderr
     assert result.stdout == ""
-    # Running header and the arXiv stamp are gone; body words are there.
-    assert generated.header not in text
+    # The running header (the title, repeated on pages 2-40) is left only as the title,
+    # the footer and the arXiv stamp are gone; body words are there.
+    assert text.count(generated.header) == 1
+    assert generated.footer not in text
     assert "arXiv:" not in text
     words = set(text.split())
     sample = [w for w in generated.body_words if w.isalpha() and len(w) > 7][:200]
     assert sample and all(w in words for w in sample)
+
+
+def test_default_budget_is_the_notebooks(paper40, tmp_path):
+    _, path = paper40
+    result = cli(str(path), "-o", str(tmp_path / "out.txt"), "--no-llm")
+    assert result.returncode == 0, result.stderr
+    assert "character budget of 100,000 reached on page" in result.stderr
 
 
 def test_default_output_name_and_stdout(tmp_path):
