@@ -37,7 +37,7 @@ def venv_python() -> Path:
 
 
 def pip(*args: str, check: bool = True) -> bool:
-    command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *args]
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *args]
     print("+", " ".join(command), flush=True)
     return subprocess.run(command, check=check).returncode == 0
 
