@@ -319,17 +319,26 @@ def notebook_metrics(paper: str, pairs) -> list[dict]:
 
 # --- real SmolLM2 outputs ---------------------------------------------------------------------
 
-SMOL_SYSTEM = (
+# The short prompt the first SmolLM2 pairs were made with, before prompts/clean.txt existed.
+SHORT_PROMPT = (
     "You clean text extracted from a PDF so it can be read aloud. Fix broken words, spacing and "
     "line breaks, drop page numbers and citations. Do not summarise, do not add anything, no "
     "markdown, no preamble: reply with the cleaned text only."
 )
+PRODUCT_PROMPT = ROOT / "prompts" / "clean.txt"
+
+
+def smol_picks(chunks: list[str]) -> list[tuple[int, str]]:
+    """Every 9th chunk (up to 11), alternating greedy and sampled decoding."""
+    picks = list(range(1, len(chunks), 9))[:11]
+    return [(i, "greedy" if k % 2 == 0 else "sample") for k, i in enumerate(picks)]
 
 
 def generate_smollm2(chunks: list[str], path: Path, max_new_tokens: int = 320) -> None:
-    """Clean every 9th chunk (up to 11) with the bundled SmolLM2-135M-Instruct, alternating
-    greedy and sampled (0.7 / 0.9) decoding, and save the pairs unlabelled to `path`.
-    Slow on a CPU (minutes per chunk on two busy cores); labels are added by hand afterwards."""
+    """Clean the picked chunks with the bundled SmolLM2-135M-Instruct and the product's system
+    prompt (prompts/clean.txt), greedy or sampled at the notebook's 0.7 / 0.9, and append the
+    pairs, unlabelled, to `path` as each finishes. Minutes per chunk on two busy CPU cores;
+    labels are added by hand afterwards."""
     import importlib.util
 
     import torch
@@ -339,11 +348,12 @@ def generate_smollm2(chunks: list[str], path: Path, max_new_tokens: int = 320) -
     name = "SmolLM2-135M-Instruct.Q4_1.gguf"
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    torch.manual_seed(0)
-    pairs = []
-    for k, index in enumerate(list(range(1, len(chunks), 9))[:11]):
-        mode = "greedy" if k % 2 == 0 else "sample"
-        messages = [{"role": "system", "content": SMOL_SYSTEM},
+    system = PRODUCT_PROMPT.read_text(encoding="utf-8")
+    data = json.loads(path.read_text("utf-8")) if path.exists() else {"pairs": []}
+    data.setdefault("prompts", {})["product"] = "prompts/clean.txt"
+    for index, mode in smol_picks(chunks):
+        torch.manual_seed(index)
+        messages = [{"role": "system", "content": system},
                     {"role": "user", "content": chunks[index]}]
         inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
                                                return_tensors="pt", return_dict=True)
@@ -353,14 +363,11 @@ def generate_smollm2(chunks: list[str], path: Path, max_new_tokens: int = 320) -
             out = model.generate(**inputs, max_new_tokens=max_new_tokens,
                                  pad_token_id=tokenizer.eos_token_id, **sampling)
         new = out[0, inputs["input_ids"].shape[1]:]
-        pairs.append({"chunk": index, "mode": mode, "label": "?", "note": "",
-                      "input": chunks[index],
-                      "output": tokenizer.decode(new, skip_special_tokens=True)})
-        print(f"chunk {index} ({mode}): {len(new)} tokens", file=sys.stderr)
-    settings = (f"bundled Q4_1 GGUF, float32, max_new_tokens={max_new_tokens}, "
-                f"greedy / sampled 0.7 top_p 0.9 alternating, system prompt in the bench")
-    path.write_text(json.dumps({"settings": settings, "system": SMOL_SYSTEM, "pairs": pairs},
-                               ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        data["pairs"].append({"chunk": index, "mode": mode, "prompt": "product",
+                              "tokens": int(new.shape[0]), "label": "?", "note": "",
+                              "output": tokenizer.decode(new, skip_special_tokens=True)})
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"chunk {index} ({mode}): {len(new)} tokens", file=sys.stderr, flush=True)
 
 
 # --- printing ---------------------------------------------------------------------------------
@@ -375,22 +382,23 @@ def spread(values: list[float]) -> str:
 
 
 def table(groups: dict[str, list[guard.Metrics]], thresholds: guard.GuardThresholds) -> None:
-    head = f"| {'class':42} | n | " + " | ".join(MEASURES) + " | ok | susp. | rej. |"
+    head = f"| {'class':46} | n | " + " | ".join(MEASURES) + " | ok | susp. | rej. |"
     print(head)
     print("|" + "|".join("---" for _ in head.split("|")[1:-1]) + "|")
     for name, metrics in groups.items():
         verdicts = Counter(guard.judge(m, thresholds)[0] for m in metrics)
         cells = [spread([getattr(m, k) for m in metrics]) for k in MEASURES]
-        print(f"| {name:42} | {len(metrics)} | " + " | ".join(cells)
+        print(f"| {name:46} | {len(metrics)} | " + " | ".join(cells)
               + f" | {verdicts['ok']} | {verdicts['suspicious']} | {verdicts['rejected']} |")
 
 
 def labelled(rows: list[dict], thresholds: guard.GuardThresholds, title: str) -> None:
     print(f"\n{title}: verdict per hand label")
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict]] = {"ok": [], "flag": [], "empty": []}
     for row in rows:
         groups.setdefault(row["label"], []).append(row)
-    table({f"{k} (hand label)": [r["metrics"] for r in v] for k, v in groups.items()}, thresholds)
+    table({f"{k} (hand label)": [r["metrics"] for r in v] for k, v in groups.items() if v},
+          thresholds)
     agree, disagreements = 0, []
     for row in rows:
         verdict, reasons = guard.judge(row["metrics"], thresholds)
@@ -424,10 +432,20 @@ def main(argv: list[str] | None = None) -> None:
     if args.chunks:
         chunks = chunks[: args.chunks]
     if args.generate_smollm2:
-        generate_smollm2(chunks, args.generate_smollm2)
+        generate_smollm2(word_chunks(paper), args.generate_smollm2)
         return
     segmenter = Segmenter(paper)
     sets = controls(chunks, segmenter)
+    try:  # what run() really passes: chunks of the text after the normalization rules
+        from pipeline.normalize import normalize_text
+    except ImportError:
+        pass
+    else:
+        normalized = word_chunks(normalize_text(paper))[: len(chunks)]
+        sets["good, input normalized by pipeline.normalize"] = [
+            (chunk, rule_clean(chunk, segmenter)) for chunk in normalized
+        ]
+        sets = dict(sorted(sets.items(), key=lambda item: not item[0].startswith("good")))
     print(f"1. controls from {len(chunks)} chunks of the paper (min / median / max)\n")
     measured = {name: [guard.measure(s, o) for s, o in pairs] for name, pairs in sets.items()}
     table(measured, thresholds)
@@ -435,21 +453,25 @@ def main(argv: list[str] | None = None) -> None:
                 for name, ms in measured.items()}
     positive = [v for name, v in verdicts.items() if name.startswith("good")]
     negative = [v for name, v in verdicts.items() if not name.startswith("good")]
-    print(f"\npositives ok: {sum(v['ok'] for v in positive)} / {sum(map(sum, (v.values() for v in positive)))}"
-          f"; negatives flagged: {sum(v['suspicious'] + v['rejected'] for v in negative)} / "
+    flagged = sum(v["suspicious"] + v["rejected"] for v in negative)
+    print(f"\npositives ok: {sum(v['ok'] for v in positive)} / "
+          f"{sum(sum(v.values()) for v in positive)}; negatives flagged: {flagged} / "
           f"{sum(sum(v.values()) for v in negative)} "
           f"({sum(v['rejected'] for v in negative)} rejected)")
 
-    started = time.perf_counter()
-    for s, o in sets["good"]:
-        guard.check(s, o)
-    per_chunk = (time.perf_counter() - started) / len(sets["good"]) * 1000
-    print(f"\ncheck() time: {per_chunk:.2f} ms per ~1,000-character chunk")
+    runs = []
+    for _ in range(5):  # CPU time, best of 5: the machine is shared
+        started = time.process_time()
+        for s, o in sets["good"]:
+            guard.check(s, o)
+        runs.append((time.process_time() - started) / len(sets["good"]) * 1000)
+    print(f"\ncheck() time: {min(runs):.2f} ms CPU per ~1,000-character chunk (best of 5)")
 
     notebook = args.reference_dir / NOTEBOOK
     if notebook.exists():
         rows = notebook_metrics(paper, notebook_pairs(notebook))
-        print(f"\n2. NotebookLlama's {len(rows)} Llama-3.2-1B pairs (metrics as in the docstring)\n")
+        print(f"\n2. NotebookLlama's {len(rows)} Llama-3.2-1B pairs "
+              "(measured as in the docstring)\n")
         labelled(rows, thresholds, "notebook pairs")
         if args.show:
             for row in rows:
@@ -457,15 +479,20 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  #{row['index']:3} {row['label']:5} -> {v:10} {'; '.join(r)}")
 
     if SMOL.exists():
+        every_chunk = word_chunks(paper)
         data = json.loads(SMOL.read_text(encoding="utf-8"))
         rows = []
         for k, pair in enumerate(data["pairs"]):
             rows.append({"index": k, "label": pair["label"], "note": pair.get("note", ""),
-                         "metrics": guard.measure(pair["input"], pair["output"]),
+                         "metrics": guard.measure(every_chunk[pair["chunk"]], pair["output"]),
                          "output": pair["output"]})
-        print(f"\n3. SmolLM2-135M-Instruct outputs ({len(rows)} pairs, {data['settings']})\n")
+        print(f"\n3. SmolLM2-135M-Instruct outputs ({len(rows)} pairs: {data['settings']})\n")
         labelled(rows, thresholds, "SmolLM2 pairs")
-
+        for row in rows:
+            verdict, reasons = guard.judge(row["metrics"], thresholds)
+            pair = data["pairs"][row["index"]]
+            print(f"  chunk {pair['chunk']:3} {pair['mode']:6} {pair['prompt']:7} "
+                  f"-> {verdict:10} {'; '.join(reasons)}")
 
 if __name__ == "__main__":
     main()

@@ -125,9 +125,18 @@ _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
 _CITATION = re.compile(r"\([^()]*?\b(?:19|20)\d\d[a-z]?\b[^()]*\)")
 # Numeric citations: "[12]", "[3, 4]", "[5-7]".
 _NUMERIC_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
-_ARXIV_STAMP = re.compile(r"arxiv:\s*\d{4}\.\d{4,5}(?:v\d+)?(?:\s*\[[^\]]{1,20}\])?(?:\s*\d{1,2}\s+\w{3,9}\s+\d{4})?", re.I)
+# arXiv stamps: "arXiv:2402.13116v3 [cs.CL] 8 Mar 2024".
+_ARXIV_STAMP = re.compile(
+    r"arxiv:\s*\d{4}\.\d{4,5}(?:v\d+)?(?:\s*\[[^\]]{1,20}\])?(?:\s*\d{1,2}\s+\w{3,9}\s+\d{4})?",
+    re.I,
+)
+# E-mail addresses, including grouped ones: "{shawnxxh,chongyangtao}@gmail.com".
+_EMAIL = re.compile(r"(?:\{[^{}]{0,200}\}|[\w.+-]+)@[\w-]+(?:\.[\w-]+)+")
+_LATEX = re.compile(r"\\[a-z]+\*?")  # "\textbf", "\cite" (on casefolded text)
 # A hyphen the extractor left at a line end: "capa- bilities", "self-\nimprovement".
 _HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-\s+(?=[^\W\d_])")
+# A footnote or affiliation mark after a word of letters: "xu1", "tao3", "proprietary1".
+_MARKED = re.compile(r"(?<=[^\W\d_])\d$")
 _GLUED = 12  # a source token this long is probably several words glued by the extractor
 _STREAM_MIN = 5  # shortest word matched as a substring of the other side's letters
 
@@ -155,7 +164,7 @@ def _prepare(text: str) -> str:
 
 
 def _tokens(text: str) -> list[str]:
-    """Lower-cased alphanumeric tokens: `_tokens("Large-Scale LLMs!") -> ["large", "scale", "llms"]`."""
+    """Casefolded word tokens: `_tokens("Large-Scale LLMs!") -> ["large", "scale", "llms"]`."""
     return _TOKEN.findall(_prepare(text))
 
 
@@ -170,7 +179,8 @@ class _Side:
 
     def __init__(self, tokens: list[str]):
         self.tokens = tokens
-        self.set = frozenset(tokens)
+        # "xu1" also answers for "xu": footnote and affiliation marks glued to a word.
+        self.set = frozenset(tokens) | {_MARKED.sub("", t) for t in tokens if t[-1:].isdigit()}
         self.stream = "".join(tokens)
         self.glued = tuple(t for t in self.set if len(t) >= _GLUED)
 
@@ -185,11 +195,23 @@ class _Side:
         return len(word) >= 3 and any(word in g for g in self.glued)
 
 
+# (a character the text must contain for the pattern to match, the pattern): a cheap test first.
+_DROPPABLE = (
+    ("(", _CITATION),
+    ("[", _NUMERIC_CITATION),
+    ("arxiv", _ARXIV_STAMP),
+    ("@", _EMAIL),
+    ("\\", _LATEX),
+)
+
+
 def _droppable(text: str) -> str:
-    """The input without what a cleaner may legitimately drop: citations, arXiv stamps."""
-    text = _CITATION.sub(" ", text)
-    text = _NUMERIC_CITATION.sub(" ", text)
-    return _ARXIV_STAMP.sub(" ", text)
+    """The input without what a cleaner may legitimately drop (prompts/clean.txt asks it to):
+    citations, arXiv stamps, e-mail addresses, LaTeX commands."""
+    for marker, pattern in _DROPPABLE:
+        if marker in text:
+            text = pattern.sub(" ", text)
+    return text
 
 
 # --- markdown and preambles -----------------------------------------------------------------
@@ -314,8 +336,13 @@ def measure(source: str, output: str, ngram: int = DEFAULT.ngram) -> Metrics:
     src, out = _Side(src_tokens), _Side(out_tokens)
     core_text = _droppable(src_text)
 
-    # kept: distinct content words of the input, less citations and bare numbers.
-    must_keep = {t for t in _content(_TOKEN.findall(core_text)) if not t.isdigit()}
+    # kept: distinct content words of the input, less citations and bare numbers; a
+    # footnote or affiliation mark glued to a word ("Xu1", "proprietary1") may go.
+    must_keep = _content(
+        _MARKED.sub("", t) if t[-1].isdigit() else t
+        for t in _TOKEN.findall(core_text)
+        if not t.isdigit()
+    )
     missing = sum(1 for t in must_keep if not out.has(t))
     kept = 1.0 - missing / len(must_keep) if must_keep else 1.0
 
@@ -376,7 +403,9 @@ def judge(m: Metrics, t: GuardThresholds = DEFAULT) -> tuple[str, tuple[str, ...
     if m.repetition > t.repetition_reject:
         rejected.append("output repeats itself")
     elif m.repetition > t.repetition_warn:
-        suspicious.append(f"output repeats some phrases ({_pct(m.repetition)} of its 4-grams)")
+        suspicious.append(
+            f"output repeats some phrases ({_pct(m.repetition)} of its {t.ngram}-word sequences)"
+        )
     if m.markdown:
         suspicious.append(f"markdown added ({', '.join(m.markdown)})")
     if m.preamble:
