@@ -1,0 +1,633 @@
+"""The LLM step: many chunks at once through one chat model, streamed, in document order.
+
+    for event in clean_chunks(chunks, settings, get_model("bundled")):
+        ...  # ChunkProgress (partial text of chunks in flight), ChunkDone (in index order)
+
+How a chunk becomes a prompt: the system prompt (prompts/clean.txt, or settings /
+the caller's) and one user message holding an instruction line and the chunk between
+<text> markers, through the model's own chat template with add_generation_prompt=True.
+The chunk is data: every string the tokenizer would read as a special token ("<|im_end|>",
+"<|eot_id|>", ...) and our own markers are broken with a zero-width space first, so text
+from a PDF cannot end the user turn or open a system one.
+
+How chunks are batched: in windows of 4 batches in document order, sorted by prompt length
+inside a window (so padding is small) and run as left-padded batches; the batch that holds
+the earliest chunk runs first, so finished chunks come out early and in order. With
+`settings.batch_size=None` the size follows the device and the chunks (`choose_batch_size`);
+1 reproduces the notebook's one-chunk-per-generate loop. The system prompt is encoded once
+per run: its key/value cache is computed once and copied into every batch, and each row is
+laid out as [shared prefix][padding][chunk], which gives every real token the position and
+attention it would have unpadded.
+
+Streaming: generate() runs in a worker thread with `BatchStreamer`, which sees each step's
+(batch,) tokens, tracks EOS per row and decodes only the new tokens of each row. Progress
+events are throttled to at most one per chunk per `PROGRESS_INTERVAL` seconds, and a slow
+consumer only ever sees the latest text of each chunk. Finished chunks are yielded strictly in
+chunk index order.
+
+Stopping: `StopOnEvent` ends generate() within one decoding step of `stop` being set; the
+generator's `finally` sets the stop event if work is still running (the consumer closed it or
+raised) and joins the worker. Chunks finished before the stop are yielded, unfinished ones are
+not (the caller marks the run partial).
+
+Repeatability: `settings.seed` seeds torch before every generate() call. Greedy output
+(temperature 0) is the same whatever the batch size; sampled output is repeatable for one
+batch size but differs between batch sizes (the random draws are shared by the rows of a
+batch).
+
+Out of memory in a batch: the batch is halved and retried (and later batches are capped at
+that size); a chunk that fails alone becomes ChunkDone(source="failed").
+
+Not here: loading the model (pipeline.model), faithfulness checks (pipeline.guard).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import queue
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from pipeline.events import Chunk, ChunkDone, ChunkProgress
+from pipeline.settings import Settings
+
+PROMPT_FILE = Path(__file__).resolve().parent.parent / "prompts" / "clean.txt"
+USER_TEMPLATE = "Clean up this text:\n\n<text>\n{text}\n</text>"
+DATA_MARKERS = ("<text>", "</text>")
+ZWSP = "\u200b"
+PROGRESS_INTERVAL = 0.1  # seconds between two progress events of one chunk, at most
+WINDOW_BATCHES = 4  # chunks are length-sorted within windows of this many batches
+MIN_PREFIX_TOKENS = 8  # below this, reusing the shared prefix is not worth a copy
+
+# Control tokens of common chat templates, neutralised even when the model's tokenizer does
+# not know them (a chunk quoting another family's template should stay inert text too).
+_FOREIGN_CONTROL = re.compile(
+    r"<\|[A-Za-z0-9_.:-]{1,40}\|>"  # <|im_start|>, <|eot_id|>, <|start_header_id|>, ...
+    r"|\[/?INST\]|<</?SYS>>|</?s>|<(?:start|end)_of_turn>|<\uff5c[^<>]{1,40}\uff5c>"
+)
+
+
+def default_system_prompt() -> str:
+    """The system prompt shipped in prompts/clean.txt."""
+    return PROMPT_FILE.read_text(encoding="utf-8").strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# prompts
+
+
+def _special_strings(tokenizer) -> list[str]:
+    """Every string the tokenizer turns into one added/special token, longest first."""
+    found = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    for token in decoder.values():
+        found.add(getattr(token, "content", str(token)))
+    found.update(DATA_MARKERS)
+    return sorted((s for s in found if s and len(s) > 1 and not s.isspace()), key=len, reverse=True)
+
+
+def neutralise(text: str, tokenizer=None) -> str:
+    """Break special-token strings in PDF text so the tokenizer reads them as plain text.
+
+    A zero-width space goes after the first character: "<|im_end|>" -> "<\u200b|im_end|>".
+    The text reads the same and can no longer close the user turn.
+    """
+    strings = _special_strings(tokenizer) if tokenizer is not None else list(DATA_MARKERS)
+    parts = [re.escape(s) for s in strings] + [_FOREIGN_CONTROL.pattern]
+    pattern = re.compile("|".join(parts))
+    for _ in range(3):  # a break could, in theory, expose another match: repeat until clean
+        new = pattern.sub(lambda m: m.group(0)[0] + ZWSP + m.group(0)[1:], text)
+        if new == text:
+            break
+        text = new
+    return text
+
+
+def build_messages(text: str, system_prompt: str, tokenizer=None) -> list[dict]:
+    """The chat for one chunk: our instructions as the system turn, the chunk as data."""
+    return [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": USER_TEMPLATE.format(text=neutralise(text, tokenizer))},
+    ]
+
+
+def prompt_ids(tokenizer, text: str, system_prompt: str) -> list[int]:
+    """Token ids of the templated prompt for one chunk (the template adds BOS if it wants)."""
+    rendered = tokenizer.apply_chat_template(
+        build_messages(text, system_prompt, tokenizer), add_generation_prompt=True, tokenize=False
+    )
+    return list(tokenizer(rendered, add_special_tokens=False)["input_ids"])
+
+
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:here(?:'s| is| are)|sure|certainly|okay|ok|below is|the (?:cleaned|revised|rewritten|edited) "
+    r"(?:text|version))[^\n]{0,160}:|the text is:)\s*\n",
+    re.IGNORECASE,
+)
+
+
+def tidy_output(text: str) -> str:
+    """Model text minus what small models wrap around it: a one-line preamble ending in ':'
+    ("Here's the cleaned text:") and our <text> markers echoed back. Nothing else changes."""
+    text = text.replace(ZWSP, "").strip()
+    text = _PREAMBLE.sub("", text, count=1).strip()
+    text = text.removeprefix(DATA_MARKERS[0]).strip()
+    if DATA_MARKERS[1] in text:
+        text = text[: text.index(DATA_MARKERS[1])]
+    return text.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# batch size
+
+
+def _kv_bytes_per_token(model) -> int:
+    config = getattr(model.config, "get_text_config", lambda: model.config)()
+    layers = getattr(config, "num_hidden_layers", 24)
+    heads = getattr(config, "num_attention_heads", 16)
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or getattr(config, "hidden_size", 2048) // heads
+    element = next(model.parameters()).element_size()
+    return 2 * layers * kv_heads * head_dim * element
+
+
+def _memory_budget(device: str) -> int:
+    """Bytes we let the key/value caches of one batch take."""
+    kind = device.split(":")[0]
+    if kind == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(torch.device(device))
+        return int(free * 0.5)
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except ImportError:  # pragma: no cover
+        available = 4 << 30
+    return int(min(available * 0.25, 1 << 30))
+
+
+DEVICE_CAPS = {"cpu": 16, "mps": 16, "cuda": 64}
+
+
+def choose_batch_size(model, device: str, lengths: Sequence[int], max_new_tokens: int) -> int:
+    """Chunks per generate() call when settings.batch_size is None.
+
+    The rule: the largest size that (a) is at most the device cap (cpu 16, mps 16, cuda 64:
+    beyond these the measured throughput stops growing), (b) keeps the batch's key/value cache
+    within budget (cuda: half the free memory; cpu/mps: a quarter of available RAM, at most
+    1 GiB; counted twice, since the cache is copied as it grows), and (c) is no larger than
+    the number of chunks; then evened out so the batches have about equal sizes
+    (20 chunks at cap 16 -> 2 batches of 10).
+    """
+    n = len(lengths)
+    if n == 0:
+        return 1
+    cap = DEVICE_CAPS.get(device.split(":")[0], 8)
+    row_tokens = (max(lengths) if lengths else 0) + max_new_tokens
+    by_memory = _memory_budget(device) // max(1, 2 * row_tokens * _kv_bytes_per_token(model))
+    size = max(1, min(cap, by_memory, n))
+    batches = -(-n // size)
+    return -(-n // batches)
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Positions grouped into batches: length-sorted within windows of WINDOW_BATCHES batches
+    in document order; in each window the batch holding the earliest chunk runs first.
+
+    plan_batches([5, 9, 6, 8], 2) -> [[2, 0], [1, 3]]
+    """
+    if batch_size <= 1:
+        return [[i] for i in range(len(lengths))]
+    window = batch_size * WINDOW_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(lengths), window):
+        positions = sorted(range(start, min(start + window, len(lengths))), key=lambda i: (-lengths[i], i))
+        group = [positions[k : k + batch_size] for k in range(0, len(positions), batch_size)]
+        group.sort(key=min)
+        batches.extend(group)
+    return batches
+
+
+# ---------------------------------------------------------------------------------------------
+# streaming and stopping
+
+
+class BatchStreamer:
+    """Receives generate()'s tokens for a whole batch; decodes each row's new tokens.
+
+    generate() first calls put() with the (batch, prompt) input ids, then once per decoding
+    step with a (batch,) tensor of the new tokens. Rows that have produced an EOS are done:
+    generate keeps feeding them pad tokens, which are ignored here.
+    """
+
+    def __init__(self, tokenizer, rows: Sequence[int], eos_ids: set[int], emit, interval: float | None = None):
+        self.tokenizer = tokenizer
+        self.rows = list(rows)  # chunk index of each row
+        self.eos_ids = eos_ids
+        self.emit = emit  # called with a ChunkProgress
+        self.interval = PROGRESS_INTERVAL if interval is None else interval
+        self.ids: list[list[int]] = [[] for _ in self.rows]
+        self.done = [False] * len(self.rows)
+        self.finished_at: list[float | None] = [None] * len(self.rows)
+        self.last_emit = [0.0] * len(self.rows)
+        self.emitted_tokens = [0] * len(self.rows)
+        self.prompt_seen = False
+        self.steps = 0
+        self.ended = False
+
+    # BaseStreamer interface (duck-typed: transformers only calls put() and end())
+    def put(self, value) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True  # the first call carries the prompt ids: not new text
+            return
+        tokens = value.reshape(-1).tolist()
+        self.steps += 1
+        now = time.perf_counter()
+        for row, token in enumerate(tokens[: len(self.rows)]):
+            if self.done[row]:
+                continue
+            self.ids[row].append(token)
+            if token in self.eos_ids:
+                self.done[row] = True
+                self.finished_at[row] = now
+            self._maybe_emit(row, now)
+
+    def end(self) -> None:
+        self.ended = True
+
+    def text(self, row: int) -> str:
+        ids = self.ids[row]
+        if ids and ids[-1] in self.eos_ids:
+            ids = ids[:-1]
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _maybe_emit(self, row: int, now: float) -> None:
+        if self.done[row] or now - self.last_emit[row] < self.interval:
+            return  # a finished row is reported by its ChunkDone
+        text = self.text(row)
+        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+            return
+        self.last_emit[row] = now
+        self.emitted_tokens[row] = len(self.ids[row])
+        self.emit(ChunkProgress(index=self.rows[row], text=text, tokens=len(self.ids[row])))
+
+
+class StopOnEvent:
+    """StoppingCriteria: every row stops at the next step once the event is set."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        stop = any(event.is_set() for event in self.events)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+@functools.lru_cache(maxsize=None)
+def _stop_class():
+    from transformers import StoppingCriteria
+
+    class _Stop(StopOnEvent, StoppingCriteria):
+        pass
+
+    return _Stop
+
+
+def _stopping_criteria_list(*events):
+    from transformers import StoppingCriteriaList
+
+    return StoppingCriteriaList([_stop_class()(*events)])
+
+
+@functools.lru_cache(maxsize=None)
+def _streamer_class():
+    from transformers.generation.streamers import BaseStreamer
+
+    class _Streamer(BatchStreamer, BaseStreamer):
+        pass
+
+    return _Streamer
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine
+
+
+def _is_oom(error: BaseException) -> bool:
+    if isinstance(error, MemoryError):
+        return True
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom is not None and isinstance(error, oom):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    ids: set[int] = set()
+    for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value:
+            ids.update(int(v) for v in value)
+    return ids
+
+
+def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
+    if not rows:
+        return 0
+    first = rows[0]
+    n = min(len(r) for r in rows)
+    for row in rows[1:]:
+        k = 0
+        while k < n and row[k] == first[k]:
+            k += 1
+        n = k
+    return n
+
+
+@dataclass
+class _Job:
+    """What the worker thread needs; shared read-only with the consumer."""
+
+    chunks: list[Chunk]
+    ids: list[list[int]]
+    prefix: int  # shared prompt tokens whose cache is reused (0 = no reuse)
+    batches: deque
+    settings: Settings
+    lm: Any
+    out: queue.Queue
+    halt: threading.Event
+    stop: threading.Event
+    generate_kwargs: dict
+    cap: int
+    prefix_cache: Any = None
+    eos: set = field(default_factory=set)
+
+
+def _supports_prefix_reuse(model) -> bool:
+    try:
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        cache = DynamicCache(config=model.config)
+    except Exception:  # an architecture whose cache cannot be built standalone
+        return False
+    layers = getattr(cache, "layers", None)
+    # Only full-attention layers can be extended by concatenation after the prefix.
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+def _prefix_cache(job: _Job):
+    import torch
+    from transformers import DynamicCache
+
+    model = job.lm.model
+    ids = torch.tensor([job.ids[0][: job.prefix]], device=model.device)
+    with torch.no_grad():
+        out = model(input_ids=ids, past_key_values=DynamicCache(config=model.config), use_cache=True)
+    return out.past_key_values
+
+
+def _batch_inputs(job: _Job, positions: list[int]):
+    """input_ids, attention_mask and cache for one batch: [prefix][pad][tail] rows."""
+    import torch
+
+    pad = job.lm.tokenizer.pad_token_id
+    p = job.prefix
+    tails = [job.ids[i][p:] for i in positions]
+    width = max(len(t) for t in tails)
+    input_ids, mask = [], []
+    for tail in tails:
+        gap = width - len(tail)
+        input_ids.append(job.ids[positions[0]][:p] + [pad] * gap + tail)
+        mask.append([1] * p + [0] * gap + [1] * len(tail))
+    device = job.lm.model.device
+    cache = None
+    if p:
+        cache = copy.deepcopy(job.prefix_cache)
+        if len(positions) > 1:
+            cache.batch_repeat_interleave(len(positions))
+    return (
+        torch.tensor(input_ids, dtype=torch.long, device=device),
+        torch.tensor(mask, dtype=torch.long, device=device),
+        cache,
+    )
+
+
+def _sampling_kwargs(settings: Settings) -> dict:
+    if settings.temperature and settings.temperature > 0:
+        return {"do_sample": True, "temperature": float(settings.temperature), "top_p": float(settings.top_p)}
+    return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+
+
+def _run_batch(job: _Job, positions: list[int]) -> None:
+    """Generate one batch and put a ChunkDone on the queue for each finished row."""
+    import torch
+
+    lm = job.lm
+    emit = job.out.put
+    streamer = _streamer_class()(lm.tokenizer, [job.chunks[i].index for i in positions], job.eos, emit)
+    input_ids, mask, cache = _batch_inputs(job, positions)
+    kwargs = dict(
+        input_ids=input_ids,
+        attention_mask=mask,
+        max_new_tokens=job.settings.max_new_tokens,
+        pad_token_id=lm.tokenizer.pad_token_id,
+        eos_token_id=sorted(job.eos),
+        streamer=streamer,
+        stopping_criteria=_stopping_criteria_list(job.halt, job.stop),
+        **_sampling_kwargs(job.settings),
+    )
+    if cache is not None:
+        kwargs["past_key_values"] = cache
+    kwargs.update(job.generate_kwargs)
+    if job.settings.seed is not None:
+        torch.manual_seed(job.settings.seed)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        sequences = lm.model.generate(**kwargs)
+    ended = time.perf_counter()
+    new = sequences[:, input_ids.shape[1] :].tolist()
+    limit = kwargs["max_new_tokens"]
+    for row, position in enumerate(positions):
+        tokens = new[row]
+        cut = next((k for k, t in enumerate(tokens) if t in job.eos), None)
+        finished = cut is not None or len(tokens) >= limit
+        if not finished:
+            continue  # stopped before this row ended: not a result
+        kept = tokens[:cut] if cut is not None else tokens
+        raw = lm.tokenizer.decode(kept, skip_special_tokens=True)
+        chunk = job.chunks[position]
+        finished_at = streamer.finished_at[row] or ended
+        emit(
+            ChunkDone(
+                index=chunk.index,
+                chunk=chunk,
+                output=tidy_output(raw),
+                source="llm",
+                model_output=raw,
+                guard=None,
+                seconds=round(finished_at - started, 3),
+                tokens=len(kept) + (1 if cut is not None else 0),
+            )
+        )
+
+
+def _work(job: _Job) -> None:
+    """Worker thread: run batches until done or stopped; report exceptions to the consumer."""
+    try:
+        if job.prefix:
+            job.prefix_cache = _prefix_cache(job)
+        while job.batches and not (job.halt.is_set() or job.stop.is_set()):
+            positions = job.batches.popleft()
+            if len(positions) > job.cap:  # an earlier batch ran out of memory: stay smaller
+                job.batches.appendleft(positions[job.cap :])
+                positions = positions[: job.cap]
+            try:
+                _run_batch(job, positions)
+            except Exception as error:  # noqa: BLE001 - only memory errors are handled
+                if not _is_oom(error):
+                    raise
+                _free_memory(job.lm.device)
+                if len(positions) > 1:
+                    half = len(positions) // 2
+                    job.cap = max(1, half)
+                    job.batches.appendleft(positions[half:])
+                    job.batches.appendleft(positions[:half])
+                    continue
+                chunk = job.chunks[positions[0]]
+                job.out.put(
+                    ChunkDone(
+                        index=chunk.index,
+                        chunk=chunk,
+                        output=chunk.text,
+                        source="failed",
+                        error=f"out of memory while cleaning this chunk ({type(error).__name__})",
+                    )
+                )
+    except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises
+        job.out.put(_Failure(error))
+    finally:
+        job.out.put(_END)
+
+
+def _free_memory(device: str) -> None:
+    import gc
+
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+_END = object()
+
+
+def clean_chunks(
+    chunks: Sequence[Chunk],
+    settings: Settings,
+    model,
+    *,
+    stop: threading.Event | None = None,
+    system_prompt: str | None = None,
+    generate_kwargs: dict | None = None,
+    reuse_prefix: bool = True,
+) -> Iterator[ChunkProgress | ChunkDone]:
+    """Clean `chunks` with `model` (a pipeline.model.LoadedModel); yield progress and results.
+
+    ChunkProgress events may come for any chunk in flight; ChunkDone events come once per
+    finished chunk, in chunk index order. `stop` ends the work within one decoding step;
+    closing this generator does too. `system_prompt` overrides settings.system_prompt and
+    prompts/clean.txt. `generate_kwargs` are passed on to model.generate (benchmarks pass
+    min_new_tokens); `reuse_prefix=False` encodes the system prompt in every row instead of
+    reusing its cache (for measuring).
+    """
+    ordered = sorted(chunks, key=lambda c: c.index)
+    if not ordered:
+        return
+    lm = model
+    tokenizer = lm.tokenizer
+    system = system_prompt or settings.system_prompt or default_system_prompt()
+    ids = [prompt_ids(tokenizer, c.text, system) for c in ordered]
+    lengths = [len(x) for x in ids]
+    size = settings.batch_size or choose_batch_size(lm.model, lm.device, lengths, settings.max_new_tokens)
+    size = max(1, int(size))
+    prefix = 0
+    if reuse_prefix and _supports_prefix_reuse(lm.model):
+        prefix = min(_common_prefix(ids), min(lengths) - 1)
+        if prefix < MIN_PREFIX_TOKENS:
+            prefix = 0
+    stop = stop if stop is not None else threading.Event()
+    job = _Job(
+        chunks=ordered,
+        ids=ids,
+        prefix=prefix,
+        batches=deque(plan_batches(lengths, size)),
+        settings=settings,
+        lm=lm,
+        out=queue.Queue(),
+        halt=threading.Event(),
+        stop=stop,
+        generate_kwargs=dict(generate_kwargs or {}),
+        cap=size,
+        eos=_eos_ids(lm.model, tokenizer),
+    )
+    worker = threading.Thread(target=_work, args=(job,), name="pdf-cleaner-generate", daemon=True)
+    order = [c.index for c in ordered]
+    next_at = 0
+    ready: dict[int, ChunkDone] = {}
+    failure: _Failure | None = None
+    finished = False
+    try:
+        worker.start()
+        while not finished:
+            items = [job.out.get()]
+            while True:  # drain: a slow consumer sees only the latest text of each chunk
+                try:
+                    items.append(job.out.get_nowait())
+                except queue.Empty:
+                    break
+            latest: dict[int, ChunkProgress] = {}
+            for item in items:
+                if item is _END:
+                    finished = True
+                elif isinstance(item, _Failure):
+                    failure = item
+                elif isinstance(item, ChunkDone):
+                    ready[item.index] = item
+                    latest.pop(item.index, None)
+                elif isinstance(item, ChunkProgress) and item.index not in ready:
+                    latest[item.index] = item
+            yield from latest.values()
+            while next_at < len(order) and order[next_at] in ready:
+                yield ready.pop(order[next_at])
+                next_at += 1
+        # Stopped (or failed) early: what finished is still a result, in index order.
+        for index in sorted(ready):
+            yield ready.pop(index)
+        if failure is not None:
+            raise failure.error
+    finally:
+        if worker.is_alive():
+            job.halt.set()
+            stop.set()
+        if worker.ident is not None:
+            worker.join()
