@@ -1,69 +1,1176 @@
-"""PDF Cleaner's web page (Gradio). UI and wiring only: all work is done by pipeline.run().
+"""PDF Cleaner's web page (Gradio Blocks): layout, event wiring, ZeroGPU and launch flags.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--share]
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--model bundled]
 
-This first page uploads a PDF, shows its metadata and streams the text of each finished
-chunk. It renders PDF text only in plain-text components, never as HTML or Markdown.
+All work is done by the pipeline: `pipeline.run()` yields typed events and this module only
+keeps the latest state per browser session and renders it. What it adds on top:
+
+- throttled live output (about 7 updates a second, plus every finished chunk),
+- Stop (a threading.Event the pipeline checks at every decoding step, and Gradio's cancel),
+- per-session download files (cleaned text, raw text, JSONL report) named after the PDF,
+- one-chunk regeneration for the compare view,
+- the model loaded in a background thread at start-up, so the page is up at once,
+- `spaces.GPU` around the generating functions (a no-op off ZeroGPU).
+
+PDF text is only ever shown in plain-text components (Textbox, Dataframe cells of type
+"str"), never as Markdown or HTML. Problems the user can fix arrive as `gr.Error`; handled
+ones (skipped pages, chunks the guard rejected, a partial result) as `gr.Warning`.
 """
 
 from __future__ import annotations
 
+import spaces  # noqa: I001  first: on ZeroGPU it patches torch before anything imports it
+
 import argparse
+import contextlib
+import contextvars
+import dataclasses
+import html
+import logging
+import math
 import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import gradio as gr
 
-from pipeline import ChunkDone, ChunkPlan, DocumentInfo, PageRead, PipelineError, RunFinished, Settings, run
-from pipeline.__main__ import describe
+from pipeline import (
+    Chunk,
+    ChunkDone,
+    ChunkPlan,
+    ChunkProgress,
+    DocumentInfo,
+    PageRead,
+    PipelineError,
+    RunFinished,
+    Settings,
+    run,
+)
+from pipeline import model as models
+from pipeline.output import ResultWriter, join_outputs
+from pipeline.settings import GUARD_POLICIES
+
+log = logging.getLogger("pdf_cleaner.app")
 
 
-def clean_pdf(path: str | None, use_llm: bool):
-    """Stream (document summary, text so far, status line) as the pipeline's events arrive."""
-    if not path:
-        raise gr.Error("Choose a PDF first.")
-    summary, text, status = "", "", "starting"
+def user_error(message: str) -> gr.Error:
+    """A gr.Error for something the user can fix. Gradio renders toast messages as HTML and
+    a message may quote the user's input or the PDF, so it is escaped."""
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def warn(message: str) -> None:
+    gr.Warning(html.escape(message, quote=False))
+
+
+def info(message: str) -> None:
+    gr.Info(html.escape(message, quote=False))
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = [ROOT / "examples" / "distillation-survey.pdf", ROOT / "examples" / "spoken-summaries.pdf"]
+MODEL_CHOICES = [
+    "bundled",
+    "meta-llama/Llama-3.2-1B-Instruct",
+    "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+    "Qwen/Qwen2.5-1.5B-Instruct",
+]
+MODEL_ENV = "PDF_CLEANER_MODEL"
+# Used when the bundled package is missing (a Space cannot install it with --no-deps).
+FALLBACK_HUB_MODEL = "HuggingFaceTB/SmolLM2-360M-Instruct"
+ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+DEVICE = "cuda" if ZERO_GPU else None  # None: the best device visible (cuda, mps, cpu)
+
+UPDATE_INTERVAL = 0.15  # seconds between two live updates of the page (~7 per second)
+STOP_WAIT = 30.0  # how long Stop waits for the run to wind down before answering
+MAX_FILE_SIZE = "50mb"  # uploads above this are refused by the server
+QUEUE_SIZE = 32  # waiting events beyond this are refused with "queue full"
+SESSIONS_ROOT = Path(tempfile.gettempdir()) / "pdf-cleaner-sessions"
+SESSION_MAX_AGE = 24 * 3600  # session folders older than this are removed at start-up
+
+TABLE_HEADERS = ["#", "pages", "status", "verdict", "tokens", "seconds"]
+N_RUN_OUTPUTS = 7  # document, progress, cleaned, table, chunk picker, raw, downloads
+
+
+# ---------------------------------------------------------------------------------------------
+# the model, loaded once at start-up
+
+
+@dataclass
+class ModelStatus:
+    """The default model's background load: what, how far, how it went."""
+
+    name: str | None = None  # None: no model at all, rules only
+    note: str = ""  # why this model (a fallback) or why none
+    ready: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+    seconds: float | None = None
+    device: str = ""
+    dtype: str = ""
+
+    def start(self, name: str | None, note: str = "", *, background: bool = True) -> None:
+        self.name, self.note = name, note
+        self.ready.clear()
+        if name is None:
+            self.ready.set()
+        elif background:
+            threading.Thread(target=self._load, name="model-preload", daemon=True).start()
+        else:
+            self._load()
+
+    def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            loaded = models.get_model(self.name, device=DEVICE)
+            self.device, self.dtype = loaded.device, loaded.dtype
+        except PipelineError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a bug: keep serving rules-only runs, but say it loudly
+            log.exception("loading the model %r failed", self.name)
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.seconds = time.perf_counter() - started
+            self.ready.set()
+
+
+MODEL = ModelStatus()
+
+
+def pick_default_model(requested: str | None) -> tuple[str | None, str]:
+    """The model to preload and a note for the page: the bundled one when it is installed,
+    else a small Hub model when the Hub may be reachable, else none (rules only)."""
+    name = (requested or os.environ.get(MODEL_ENV) or models.BUNDLED).strip()
+    if name != models.BUNDLED:
+        return name, ""
     try:
-        for event in run(path, Settings(use_llm=use_llm)):
-            if isinstance(event, DocumentInfo):
-                summary = describe(event)
-            elif isinstance(event, PageRead):
-                status = f"reading page {event.position}/{event.selected}"
-            elif isinstance(event, ChunkPlan):
-                summary += f"\ncharacters read: {event.raw_chars:,}"
-                if event.budget_stopped_at:
-                    summary += f" (character budget reached on page {event.budget_stopped_at})"
-                status = f"{len(event.chunks)} chunks to clean"
-            elif isinstance(event, ChunkDone):
-                text = (text + event.chunk.separator if text else "") + event.output
-                status = f"chunk {event.index + 1} done"
-            elif isinstance(event, RunFinished):
-                status = f"done: {event.chunks_done}/{event.chunks_total} chunks in {event.seconds:.1f} s"
-            yield summary, text, status
+        models.bundled_gguf()
+        return name, ""
     except PipelineError as exc:
-        raise gr.Error(str(exc)) from exc
+        if os.environ.get("HF_HUB_OFFLINE", "") in ("", "0"):
+            return FALLBACK_HUB_MODEL, f"The bundled model is not installed here, so {FALLBACK_HUB_MODEL} is used. ({exc})"
+        return None, f"No model is available, so runs are rules only. {exc}"
+
+
+def model_label(name: str | None) -> str:
+    if name is None:
+        return "none (rules only)"
+    return "bundled SmolLM2-135M-Instruct" if name == models.BUNDLED else name
+
+
+def device_label() -> str:
+    if ZERO_GPU:
+        return "ZeroGPU (a GPU is attached for each run)"
+    device = MODEL.device or models.resolve_device(DEVICE)
+    if device.startswith("cuda"):
+        import torch
+
+        return f"CUDA: {torch.cuda.get_device_name(torch.device(device))}"
+    if device == "mps":
+        return "Apple GPU (MPS)"
+    import torch
+
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def device_line() -> str:
+    """One line: where the model runs, which model, and whether it is ready."""
+    if MODEL.name is None:
+        state = MODEL.note
+    elif not MODEL.ready.is_set():
+        state = "loading…"
+    elif MODEL.error:
+        state = f"could not be loaded: {MODEL.error} Tick 'rules only' in the settings to run without it."
+    else:
+        state = f"ready ({MODEL.dtype}, loaded in {MODEL.seconds:.1f} s)"
+        if MODEL.note:
+            state += f" · {MODEL.note}"
+    return f"Device: {device_label()} · Model: {model_label(MODEL.name)} · {state}"
+
+
+def watch_model():
+    """Page load: show the device line, then again once the background load is over."""
+    yield device_line()
+    if not MODEL.ready.is_set():
+        MODEL.ready.wait(timeout=600)
+        yield device_line()
+
+
+# ---------------------------------------------------------------------------------------------
+# per-session state
+
+
+def _safe_name(text: str, default: str, limit: int = 80) -> str:
+    """A file-name-safe version of `text`: `_safe_name("my paper (v2)", "x") -> "my_paper_v2"`."""
+    cleaned = re.sub(r"[^\w.-]+", "_", text).strip("._")[:limit]
+    return cleaned or default
+
+
+@dataclass
+class RunState:
+    """What one session's latest run has produced so far; the page is rendered from it.
+
+    A worker thread applies the pipeline's events (`apply`), the Gradio handler renders the
+    state on a timer, and the Stop, compare and regenerate handlers read it: `lock` guards it.
+    """
+
+    key: str
+    name: str  # the PDF's file name without .pdf, made file-name-safe
+    folder: Path
+    settings: Settings
+    started: float = field(default_factory=time.monotonic)
+    stop: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Event = field(default_factory=threading.Event)  # something to show at once
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    busy: bool = True  # a run or a regeneration is working on this state
+    version: int = 0  # bumped by every event
+    dirty: set = field(default_factory=set)  # parts to send with the next update: document, plan, files
+    info: DocumentInfo | None = None
+    selected: int = 0  # pages selected
+    reading: int = 0  # pages read so far
+    page_errors: dict[int, str] = field(default_factory=dict)
+    plan: ChunkPlan | None = None
+    plan_at: float | None = None
+    done: dict[int, ChunkDone] = field(default_factory=dict)
+    partial: dict[int, ChunkProgress] = field(default_factory=dict)
+    summary: RunFinished | None = None
+    error: str | None = None  # the message of a gr.Error that ended the run
+    failure: BaseException | None = None  # what ended the run early, raised by the handler
+    note: str = ""  # what the run waits for (the model), shown in the progress line
+    model: str = ""  # "model on device", shown in the progress line
+    ended_at: float | None = None
+
+    @property
+    def clean_path(self) -> Path:
+        return self.folder / f"{self.name}.clean.txt"
+
+    @property
+    def raw_path(self) -> Path:
+        return self.folder / f"{self.name}.raw.txt"
+
+    @property
+    def report_path(self) -> Path:
+        return self.folder / f"{self.name}.report.jsonl"
+
+    def apply(self, event) -> bool:
+        """Take one pipeline event in; True when the page should be updated right away."""
+        self.version += 1
+        if isinstance(event, DocumentInfo):
+            self.info = event
+            self.dirty.add("document")
+            return True
+        if isinstance(event, PageRead):
+            self.selected, self.reading = event.selected, event.position
+            if event.error:
+                self.page_errors[event.page] = event.error
+            return False
+        if isinstance(event, ChunkPlan):
+            self.plan, self.plan_at = event, time.monotonic()
+            self.raw_path.write_text(event.raw_text + ("\n" if event.raw_text else ""), encoding="utf-8")
+            self.dirty.update(("document", "plan", "files"))
+            return True
+        if isinstance(event, ChunkProgress):
+            self.partial[event.index] = event
+            return False
+        if isinstance(event, ChunkDone):
+            self.done[event.index] = event
+            self.partial.pop(event.index, None)
+            self.dirty.add("files")
+            return self.settings.use_llm  # rules-only chunks arrive too fast to show each
+        if isinstance(event, RunFinished):
+            self.summary = event
+            self.dirty.update(("document", "files"))
+            return True
+        return False
+
+    def end(self) -> None:
+        """The run is over (finished, stopped, cancelled or failed)."""
+        with self.lock:
+            if not self.finished.is_set():
+                self.partial.clear()
+                self.busy = False
+                self.ended_at = self.ended_at or time.monotonic()  # a regeneration keeps the run's time
+                self.finished.set()
+                self.changed.set()
+
+    @property
+    def stopped(self) -> bool:
+        if self.plan is not None and len(self.done) < len(self.plan.chunks):
+            return True
+        return self.summary is not None and self.summary.stopped
+
+
+_sessions: dict[str, RunState] = {}
+_sessions_lock = threading.Lock()
+
+
+def session_key(request: gr.Request | None) -> str:
+    # The session hash comes from the client: keep it to a safe folder name.
+    raw = getattr(request, "session_hash", None) or "anonymous"
+    return _safe_name(str(raw), "anonymous", limit=64)
+
+
+def current(request: gr.Request | None) -> RunState | None:
+    with _sessions_lock:
+        return _sessions.get(session_key(request))
+
+
+def new_run(request: gr.Request | None, pdf_path: str, settings: Settings) -> RunState:
+    key = session_key(request)
+    folder = SESSIONS_ROOT / key
+    folder.mkdir(parents=True, exist_ok=True)
+    name = _safe_name(Path(pdf_path).name.removesuffix(".pdf").removesuffix(".PDF"), "document")
+    state = RunState(key=key, name=name, folder=folder, settings=settings)
+    with _sessions_lock:
+        previous = _sessions.get(key)
+        if previous is not None:
+            previous.stop.set()
+        _sessions[key] = state
+    return state
+
+
+def end_session(request: gr.Request) -> None:
+    """The browser tab went away: stop its run and delete its files."""
+    key = session_key(request)
+    with _sessions_lock:
+        state = _sessions.pop(key, None)
+    if state is not None:
+        state.stop.set()
+    shutil.rmtree(SESSIONS_ROOT / key, ignore_errors=True)
+
+
+def remove_stale_sessions(now: float | None = None) -> None:
+    now = now or time.time()
+    if not SESSIONS_ROOT.is_dir():
+        return
+    for folder in SESSIONS_ROOT.iterdir():
+        try:
+            if now - folder.stat().st_mtime > SESSION_MAX_AGE:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering: state -> component values (plain text only)
+
+
+def _pages(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}–{last}"
+
+
+def _ranges(numbers) -> str:
+    """`_ranges([1, 2, 3, 5]) -> "1–3, 5"`."""
+    numbers = sorted(set(numbers))
+    parts, start = [], None
+    for i, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            parts.append(_pages(start, n))
+            start = None
+    return ", ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: str = "",
+                  page_errors: dict[int, str] | None = None, settings: Settings | None = None) -> str:
+    """The document panel: one `key: value` per line."""
+    if info is None:
+        return ""
+    lines = []
+    if file_name:
+        lines.append(f"file: {file_name}")
+    lines.append(f"size: {info.file_size:,} bytes" + ("   (encrypted)" if info.encrypted else ""))
+    lines.append(f"pages: {info.page_count}")
+    for label, value in (
+        ("title", info.title),
+        ("author", info.author),
+        ("subject", info.subject),
+        ("creator", info.creator),
+        ("producer", info.producer),
+        ("created", info.created),
+        ("modified", info.modified),
+    ):
+        lines.append(f"{label}: {value or '—'}")
+    if plan is not None:
+        lines.append(f"pages read: {_ranges(plan.pages_read) or 'none'}")
+        lines.append(f"characters read: {plan.raw_chars:,} ({plan.normalized_chars:,} after the rules)")
+        if plan.budget_stopped_at:
+            budget = f" of {settings.max_chars:,} characters" if settings else ""
+            lines.append(f"budget: reached on page {plan.budget_stopped_at}{budget}; later pages were not read")
+        else:
+            lines.append("budget: not reached")
+        failed = plan.failed_pages
+        if failed:
+            reasons = "; ".join(f"{p}: {(page_errors or {}).get(p, 'unreadable')}" for p in failed)
+            lines.append(f"pages that failed: {reasons}")
+        else:
+            lines.append("pages that failed: none")
+        lines.append(f"chunks: {len(plan.chunks)}")
+    return "\n".join(lines)
+
+
+def progress_line(state: RunState) -> str:
+    now = state.ended_at or time.monotonic()
+    elapsed = _clock(now - state.started)
+    if state.plan is None:
+        if state.error:
+            return f"failed: {state.error}"
+        if state.note:
+            return state.note
+        if state.selected:
+            return f"reading page {state.reading}/{state.selected} · {elapsed}"
+        return "stopped" if state.ended_at else "opening the PDF…"
+    total = len(state.plan.chunks)
+    done = len(state.done)
+    tokens = sum(d.tokens for d in state.done.values()) + sum(p.tokens for p in state.partial.values())
+    working = max(1e-6, now - (state.plan_at or state.started))  # since the chunks were planned
+    speed = f" · {tokens / working:.0f} tok/s" if state.settings.use_llm and tokens else ""
+    where = f" · {state.model}" if state.model else ""
+    if state.busy:
+        if 0 < done < total:
+            eta = f" · ETA {_clock(working / done * (total - done))}"
+        elif state.partial and not done:
+            eta = " · ETA after the first chunk"
+        else:
+            eta = ""
+        head = f"{done}/{total} chunks{speed} · {elapsed} elapsed{eta}{where}"
+        return f"{state.note} · {head}" if state.note else head
+    if state.error:
+        return f"failed after {done}/{total} chunks: {state.error}"
+    if state.stopped:
+        return f"stopped: {done}/{total} chunks kept{speed} · {elapsed}{where}"
+    return f"done: {done}/{total} chunks{speed} · {elapsed}{where}"
+
+
+def cleaned_text(state: RunState) -> str:
+    """Finished chunks in order, then the text of chunks still being written."""
+    finished = [state.done[i] for i in sorted(state.done)]
+    text = join_outputs(finished)
+    if state.plan is not None:
+        for index in sorted(state.partial):
+            if index in state.done:
+                continue
+            chunk = state.plan.chunks[index]
+            part = state.partial[index].text
+            if part:
+                text += (chunk.separator if text else "") + part
+    return text
+
+
+def _verdict(item: ChunkDone | None) -> str:
+    if item is None or item.guard is None:
+        return "—"
+    if not item.guard.reasons:
+        return item.guard.verdict
+    return f"{item.guard.verdict}: {'; '.join(item.guard.reasons)}"
+
+
+def _status(item: ChunkDone | None, partial: ChunkProgress | None, busy: bool) -> str:
+    if item is not None:
+        return {
+            "llm": "cleaned",
+            "rules": "rules only",
+            "fallback": "input kept (guard)",
+            "failed": f"failed: {item.error or 'error'}",
+        }.get(item.source, item.source)
+    if partial is not None:
+        return "writing…"
+    return "waiting" if busy else "not done"
+
+
+def table_rows(state: RunState) -> list[list]:
+    if state.plan is None:
+        return []
+    rows = []
+    for chunk in state.plan.chunks:
+        item = state.done.get(chunk.index)
+        partial = state.partial.get(chunk.index)
+        tokens = item.tokens if item is not None else (partial.tokens if partial is not None else 0)
+        rows.append([
+            chunk.index + 1,
+            _pages(chunk.first_page, chunk.last_page),
+            _status(item, partial, state.busy),
+            _verdict(item),
+            tokens,
+            round(item.seconds, 1) if item is not None else None,
+        ])
+    return rows
+
+
+def chunk_choices(plan: ChunkPlan | None) -> list[tuple[str, int]]:
+    if plan is None:
+        return []
+    return [(f"chunk {c.index + 1} · page {_pages(c.first_page, c.last_page)}", c.index) for c in plan.chunks]
+
+
+def downloads(state: RunState | None) -> list[str]:
+    """The files a visitor can download so far: cleaned text, raw text, report."""
+    if state is None or state.plan is None:
+        return []
+    wanted = [state.clean_path, state.raw_path, state.report_path] if state.done else [state.raw_path]
+    return [str(path) for path in wanted if path.is_file()]
+
+
+def render(state: RunState, *, document: bool = False, plan: bool = False, files: bool = False) -> list:
+    """Values for the run's outputs. Progress, text and table are always sent; the document
+    panel, the chunk picker with the raw text, and the downloads only when asked, so that a
+    live update stays small and does not reset the compare view's choice."""
+    values = [gr.skip(), progress_line(state), cleaned_text(state), table_rows(state), gr.skip(), gr.skip(),
+              gr.skip()]
+    if document:
+        values[0] = document_text(state.info, state.plan, f"{state.name}.pdf", state.page_errors, state.settings)
+    if plan:
+        # Without a value the page keeps the chunk a visitor is comparing.
+        values[4] = (gr.Dropdown(choices=chunk_choices(state.plan)) if state.plan is not None
+                     else gr.Dropdown(choices=[], value=None))
+        values[5] = state.plan.raw_text if state.plan is not None else ""
+    if files:
+        values[6] = downloads(state)
+    return values
+
+
+def render_all(state: RunState) -> list:
+    with state.lock:
+        return render(state, document=True, plan=True, files=True)
+
+
+def render_changes(state: RunState) -> list:
+    """A live update: the parts that changed since the last one."""
+    with state.lock:
+        dirty, state.dirty = state.dirty, set()
+        return render(state, document="document" in dirty, plan="plan" in dirty, files="files" in dirty)
+
+
+def empty_outputs() -> list:
+    return ["", "", "", [], gr.Dropdown(choices=[], value=None), "", []]
+
+
+# ---------------------------------------------------------------------------------------------
+# settings from the page
+
+
+def make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
+                  temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt) -> Settings:
+    """One Settings object from the page's values (gr.Number/Slider already check ranges)."""
+    defaults = Settings()
+
+    def number(value, default, kind=int):
+        return default if value is None or value == "" else kind(value)
+
+    if guard_policy not in GUARD_POLICIES:
+        raise user_error(f"Guard policy must be one of {', '.join(GUARD_POLICIES)}.")
+    prompt = (system_prompt or "").strip()
+    if prompt and prompt == default_prompt().strip():
+        prompt = ""
+    batch = number(batch_size, 0)
+    seed_value = number(seed, -1)
+    return Settings(
+        password=password or None,
+        pages=(pages or "").strip() or None,
+        max_chars=max(1, number(max_chars, defaults.max_chars)),
+        chunk_size=max(1, number(chunk_size, defaults.chunk_size)),
+        use_llm=not rules_only,
+        model=(model or "").strip() or (MODEL.name or models.BUNDLED),
+        system_prompt=prompt or None,
+        temperature=max(0.0, number(temperature, defaults.temperature, float)),
+        top_p=min(1.0, max(0.01, number(top_p, defaults.top_p, float))),
+        max_new_tokens=max(1, number(max_new_tokens, defaults.max_new_tokens)),
+        batch_size=batch if batch > 0 else None,
+        seed=seed_value if seed_value >= 0 else None,
+        guard_policy=guard_policy,
+    )
+
+
+def default_prompt() -> str:
+    from pipeline.clean import default_system_prompt
+
+    return default_system_prompt()
+
+
+def _pdf_path(pdf) -> str | None:
+    if pdf is None:
+        return None
+    return pdf if isinstance(pdf, str) else getattr(pdf, "name", None) or getattr(pdf, "path", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# generating functions (on the GPU when there is one)
+
+
+def _stop_for(key: str) -> threading.Event | None:
+    # In a ZeroGPU worker process this registry is a stale copy: there, Stop works by closing
+    # the generator (Gradio's cancel), which `spaces` forwards to the worker.
+    if ZERO_GPU:
+        return None
+    with _sessions_lock:
+        state = _sessions.get(key)
+    return state.stop if state is not None else None
+
+
+def run_events(pdf_path: str, settings: Settings, text_path: str, report_path: str, key: str):
+    """The pipeline's events for one run, with user-caused failures as gr.Error."""
+    try:
+        yield from run(pdf_path, settings, stop=_stop_for(key), output_path=text_path, report_path=report_path)
+    except PipelineError as exc:
+        raise user_error(str(exc)) from exc
+
+
+def clean_one_events(chunk: Chunk, settings: Settings, key: str):
+    """Clean one chunk again and judge it, as run() does for every chunk."""
+    from pipeline import clean, guard
+
+    try:
+        loaded = models.get_model(settings.model, device=DEVICE)
+        for event in clean.clean_chunks([chunk], settings, loaded, stop=_stop_for(key)):
+            if isinstance(event, ChunkDone) and event.source == "llm":
+                report = guard.check(chunk.text, event.output)
+                text, label = guard.apply_policy(report, chunk.text, event.output, settings.guard_policy)
+                event = dataclasses.replace(
+                    event,
+                    output=text,
+                    source=label,
+                    model_output=event.model_output if event.model_output is not None else event.output,
+                    guard=report,
+                )
+            yield event
+    except PipelineError as exc:
+        raise user_error(str(exc)) from exc
+
+
+def _pages_in(pdf_path: str, password: str | None) -> int:
+    from pipeline import extract
+
+    try:
+        return extract.read_info(extract.open_pdf(extract.read_source(pdf_path), password), 0).page_count
+    except PipelineError:
+        return 1
+
+
+# Seconds per decoding step of a ~1B model on a ZeroGPU slice, plus set-up time; measured
+# loosely, rounded up: asking for too little gets the run cut, too much costs queue priority.
+_STEP_SECONDS = 0.03
+_SETUP_SECONDS = 20
+
+
+def run_gpu_seconds(pdf_path: str, settings: Settings, *_args) -> int:
+    """ZeroGPU duration for a run, from the amount of work it will do."""
+    chars = min(settings.max_chars, _pages_in(pdf_path, settings.password) * 4000)
+    chunks = math.ceil(chars / max(1, settings.chunk_size))
+    batches = math.ceil(chunks / (settings.batch_size or 16))
+    return int(min(300, max(30, _SETUP_SECONDS + batches * settings.max_new_tokens * _STEP_SECONDS)))
+
+
+def chunk_gpu_seconds(chunk: Chunk, settings: Settings, *_args) -> int:
+    return int(min(120, max(20, _SETUP_SECONDS + settings.max_new_tokens * _STEP_SECONDS)))
+
+
+run_events_gpu = spaces.GPU(duration=run_gpu_seconds)(run_events)
+clean_one_events_gpu = spaces.GPU(duration=chunk_gpu_seconds)(clean_one_events)
+
+
+def wait_for_model(settings: Settings, state: RunState, shape):
+    """Wait for the start-up load, then make sure the run's model is loaded (gr.Error if not).
+
+    A generator: yields `shape(state)` while it waits, so that the page says why nothing
+    happens yet and Stop can end the wait. Returns False when Stop was pressed meanwhile.
+    """
+    waited = time.monotonic()
+    while not MODEL.ready.wait(0.5):
+        if state.stop.is_set():
+            return False
+        state.note = f"waiting for the model to finish loading ({_clock(time.monotonic() - waited)})"
+        yield shape(state)
+    if settings.model != MODEL.name or MODEL.error:
+        state.note = f"loading {model_label(settings.model)}"
+        yield shape(state)
+    try:
+        loaded = models.get_model(settings.model, device=DEVICE)
+    except PipelineError as exc:
+        raise user_error(f"{exc} Or tick 'rules only' in the settings.") from exc
+    state.note = ""
+    state.model = f"{model_label(settings.model)} on {loaded.device}"
+    return not state.stop.is_set()
+
+
+# ---------------------------------------------------------------------------------------------
+# the worker thread that feeds a RunState
+
+# One generation at a time: there is one model per process. A run that was cancelled may
+# still be finishing its last decoding step when the next one starts; this makes it wait.
+_generation = threading.Lock()
+HEARTBEAT = 1.0  # seconds: the page is updated at least this often (the clock ticks)
+
+
+def start_worker(state: RunState, make_events, apply, *, exclusive: bool) -> None:
+    """Iterate `make_events()` in a thread, applying each event to `state` under its lock.
+
+    The Gradio handler only renders the state on a timer, so it can be closed (Stop, cancel,
+    a closed tab) at once instead of waiting for the next event; the pipeline then stops
+    within one decoding step and this thread closes it, which finishes its files. The
+    context is copied so that ZeroGPU sees the visitor's request.
+    """
+
+    def work() -> None:
+        try:
+            with _generation if exclusive else contextlib.nullcontext():
+                if state.stop.is_set():
+                    return
+                events = make_events()
+                try:
+                    for event in events:
+                        with state.lock:
+                            urgent = apply(event)
+                        if urgent:
+                            state.changed.set()
+                        if ZERO_GPU and state.stop.is_set():
+                            break  # the stop event does not reach the GPU worker: close it
+                finally:
+                    events.close()
+        except BaseException as exc:  # handed to the Gradio handler, which raises it
+            state.failure = exc
+        finally:
+            state.end()
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name="pdf-cleaner-run", daemon=True).start()
+
+
+def follow(state: RunState, shape):
+    """Yield `shape(state)` while the worker runs: at once after an urgent change, otherwise
+    at most every UPDATE_INTERVAL when something changed, and every HEARTBEAT regardless."""
+    last, seen = 0.0, -1
+    while not state.finished.is_set():
+        urgent = state.changed.wait(UPDATE_INTERVAL)
+        state.changed.clear()
+        now = time.monotonic()
+        if state.finished.is_set():
+            break
+        if urgent or (state.version != seen and now - last >= UPDATE_INTERVAL) or now - last >= HEARTBEAT:
+            last, seen = now, state.version
+            yield shape(state)
+
+
+def raise_failure(state: RunState) -> None:
+    """Re-raise what ended the worker early: a gr.Error, or a bug as itself."""
+    failure = state.failure
+    if failure is None:
+        return
+    if isinstance(failure, gr.Error):
+        state.error = html.unescape(failure.message)
+    raise failure
+
+
+# ---------------------------------------------------------------------------------------------
+# event handlers
+
+
+def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000):
+    """Read a PDF without the LLM: its document panel and its raw extracted text."""
+    path = _pdf_path(pdf)
+    if not path:
+        return "", ""
+    settings = Settings(use_llm=False, password=password or None, pages=(pages or "").strip() or None,
+                        max_chars=max(1, int(max_chars or Settings().max_chars)))
+    info, plan, errors = None, None, {}
+    try:
+        for event in run(path, settings):
+            if isinstance(event, DocumentInfo):
+                info = event
+            elif isinstance(event, PageRead) and event.error:
+                errors[event.page] = event.error
+            elif isinstance(event, ChunkPlan):
+                plan = event
+    except PipelineError as exc:
+        raise user_error(str(exc)) from exc
+    if plan is not None and plan.failed_pages:
+        warn(f"Pages {_ranges(plan.failed_pages)} could not be read and are skipped.")
+    name = Path(path).name
+    return document_text(info, plan, name, errors, settings), plan.raw_text if plan else ""
+
+
+def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
+              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
+              request: gr.Request):
+    """Run the pipeline and stream the page: document, progress, text, table, downloads."""
+    path = _pdf_path(pdf)
+    if not path:
+        raise user_error("Choose a PDF first (or click one of the examples).")
+    settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
+                             temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt)
+    state = new_run(request, path, settings)
+    working = False  # once the worker runs, it ends the state
+    try:
+        yield render_all(state)
+        if settings.use_llm and not (yield from wait_for_model(settings, state, render_all)):
+            state.end()
+            yield render_all(state)
+            return
+        stages = run_events_gpu if settings.use_llm else run_events
+        start_worker(
+            state,
+            lambda: stages(path, settings, str(state.clean_path), str(state.report_path), state.key),
+            state.apply,
+            exclusive=settings.use_llm,
+        )
+        working = True
+        warned = False
+        for update in follow(state, render_changes):
+            yield update
+            if not warned and state.plan is not None:
+                warned = True
+                if state.plan.failed_pages:
+                    warn(f"Pages {_ranges(state.plan.failed_pages)} could not be read and are skipped.")
+        raise_failure(state)
+        _warn_about(state)
+        yield render_all(state)
+    except gr.Error as exc:
+        state.error = html.unescape(exc.message)
+        raise
+    finally:
+        # Closed by Stop, a cancel or a closed tab: the worker stops the pipeline and ends
+        # the state itself. Nothing here may block: Gradio closes generators on its event loop.
+        if not working:
+            state.end()
+        elif not state.finished.is_set():
+            state.stop.set()
+
+
+def _warn_about(state: RunState) -> None:
+    """Handled problems, as warnings: rejected or failed chunks, a partial result."""
+    done = list(state.done.values())
+    rejected = [d.index + 1 for d in done if d.source == "fallback"]
+    failed = [d.index + 1 for d in done if d.source == "failed"]
+    suspicious = [d.index + 1 for d in done if d.guard is not None and d.guard.verdict == "suspicious"]
+    if rejected:
+        warn(f"The guard rejected the model's text for chunk(s) {_ranges(rejected)}: their "
+                   "normalized input is used instead. See the table and the compare view.")
+    if failed:
+        warn(f"Chunk(s) {_ranges(failed)} failed and are left out; regenerate them in the compare view.")
+    if suspicious:
+        info(f"Chunk(s) {_ranges(suspicious)} look suspicious to the guard: check them in the compare view.")
+    if state.stopped and state.plan is not None:
+        warn(f"Stopped: {len(done)} of {len(state.plan.chunks)} chunks are done; "
+                   "the downloads hold those.")
+
+
+def stop_run(request: gr.Request):
+    """Stop this session's run (the pipeline stops within one decoding step) and show what is done."""
+    state = current(request)
+    if state is None or not state.busy:
+        return [gr.skip()] * N_RUN_OUTPUTS
+    state.stop.set()
+    state.finished.wait(STOP_WAIT)
+    return render_all(state)
+
+
+def show_chunk(index, request: gr.Request):
+    """The compare view: one chunk's input and its cleaned text, plus what the guard said."""
+    state = current(request)
+    if index is None or index == "" or state is None or state.plan is None:
+        return "", "", ""
+    with state.lock:
+        return _chunk_view(state, int(index))
+
+
+def _chunk_view(state: RunState, index: int) -> tuple[str, str, str]:
+    if not 0 <= index < len(state.plan.chunks):
+        raise user_error(f"There is no chunk {index + 1}: this document has {len(state.plan.chunks)}.")
+    chunk = state.plan.chunks[index]
+    item = state.done.get(index)
+    partial = state.partial.get(index)
+    if item is not None:
+        output = item.model_output if item.model_output is not None else item.output
+        used = {"llm": "the model's text", "fallback": "the input (the guard rejected the model's text)",
+                "rules": "the normalized input (rules only)", "failed": "nothing (the chunk failed)"}
+        note = (f"chunk {index + 1} · page {_pages(chunk.first_page, chunk.last_page)} · "
+                f"{len(chunk.text):,} → {len(output):,} characters · {item.tokens} tokens in {item.seconds:.1f} s\n"
+                f"verdict: {_verdict(item)}")
+        if item.guard is not None:
+            g = item.guard
+            note += (f"\nkept {g.kept:.0%} of the input's words · {g.invented:.0%} new words · "
+                     f"length ×{g.length_ratio:.2f} · repetition {g.repetition:.0%}")
+        note += f"\nthe result uses: {used.get(item.source, item.source)}"
+        if item.error:
+            note += f"\nerror: {item.error}"
+    elif partial is not None:
+        output, note = partial.text, f"chunk {index + 1}: being written ({partial.tokens} tokens so far)"
+    else:
+        output, note = "", f"chunk {index + 1}: not cleaned yet"
+    return chunk.text, output, note
+
+
+def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
+               temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
+               request: gr.Request):
+    """Clean one chunk again with the current settings and put it into the result."""
+    state = current(request)
+    if state is None or state.plan is None:
+        raise user_error("Run a PDF first, then pick a chunk to regenerate.")
+    if index is None or index == "":
+        raise user_error("Pick a chunk first.")
+    index = int(index)
+    if not 0 <= index < len(state.plan.chunks):
+        raise user_error(f"There is no chunk {index + 1}: this document has {len(state.plan.chunks)}.")
+    if state.busy:
+        raise user_error("A run is still going: stop it or let it finish, then regenerate.")
+    settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
+                             temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt)
+    if not settings.use_llm:
+        raise user_error("Regenerating needs the model: untick 'rules only' in the settings.")
+    chunk = state.plan.chunks[index]
+    with state.lock:
+        state.busy, state.error, state.failure = True, None, None
+        state.stop, state.finished = threading.Event(), threading.Event()
+    skip = [gr.skip()] * len(REGEN_OUTPUTS)
+
+    def waiting(state: RunState) -> list:
+        return [gr.skip(), gr.skip(), state.note, *skip[3:]]
+
+    def apply(event) -> bool:
+        state.version += 1
+        if isinstance(event, ChunkProgress):
+            state.partial[index] = event
+            return False
+        if isinstance(event, ChunkDone):
+            state.done[index] = event
+            state.partial.pop(index, None)
+            _rewrite_files(state)
+            return True
+        return False
+
+    def writing(state: RunState) -> list:
+        with state.lock:
+            partial = state.partial.get(index)
+        if partial is None:
+            return skip
+        return [gr.skip(), partial.text, f"chunk {index + 1}: writing ({partial.tokens} tokens)", *skip[3:]]
+
+    working = False
+    try:
+        if not (yield from wait_for_model(settings, state, waiting)):
+            return
+        start_worker(state, lambda: clean_one_events_gpu(chunk, settings, state.key), apply, exclusive=True)
+        working = True
+        yield from follow(state, writing)
+        raise_failure(state)
+    except gr.Error as exc:
+        state.error = html.unescape(exc.message)
+        raise
+    finally:
+        if not working:
+            state.end()
+        elif not state.finished.is_set():
+            state.stop.set()
+    source, output, note = show_chunk(index, request)
+    item = state.done.get(index)
+    if item is not None and item.source == "fallback":
+        warn(f"The guard rejected the new text for chunk {index + 1}: its input is kept.")
+    with state.lock:
+        yield [source, output, note, progress_line(state), cleaned_text(state), table_rows(state), downloads(state)]
+
+
+def _rewrite_files(state: RunState) -> None:
+    """Write the cleaned text and the report again after one chunk changed."""
+    finished = [state.done[i] for i in sorted(state.done)]
+    writer = ResultWriter(state.clean_path, state.report_path)
+    for item in finished:
+        writer.add(item)
+    writer.finish(RunFinished(
+        text=join_outputs(finished),
+        chunks_done=len(finished),
+        chunks_total=len(state.plan.chunks),
+        stopped=len(finished) < len(state.plan.chunks),
+        seconds=state.summary.seconds if state.summary else 0.0,
+        output_path=str(state.clean_path),
+        report_path=str(state.report_path),
+    ))
+
+
+def pick_row(event: gr.SelectData):
+    """Clicking a row of the chunk table selects that chunk in the compare view."""
+    row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+    return gr.Dropdown(value=int(row)), gr.Accordion(open=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# the page
+
+REGEN_OUTPUTS: list = []  # filled by build(): compare input/output/note, progress, cleaned, table, files
+
+INTRO = (
+    "# PDF Cleaner\n"
+    "Turn a PDF into clean, podcast-ready text. The text layer is read, repaired by rules, cut "
+    "into chunks and cleaned by a small instruct model, chunk by chunk. Stop at any time: "
+    "what is done stays here and downloadable."
+)
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title="PDF Cleaner") as demo:
-        gr.Markdown("# PDF Cleaner\nUpload a PDF and get clean, podcast-ready text.")
-        with gr.Row():
-            pdf = gr.File(label="PDF", file_types=[".pdf"], type="filepath")
-            use_llm = gr.Checkbox(label="Clean with the LLM", value=False)
-        run_button = gr.Button("Run", variant="primary")
-        status = gr.Textbox(label="Status", interactive=False)
-        summary = gr.Textbox(label="Document", lines=6, interactive=False)
-        output = gr.Textbox(label="Cleaned text", lines=20, interactive=False)
-        run_button.click(clean_pdf, [pdf, use_llm], [summary, output, status], api_name="clean")
+    """The page and its events (no launch)."""
+    defaults = Settings()
+    with gr.Blocks(title="PDF Cleaner", delete_cache=(3600, 6 * 3600)) as demo:
+        gr.Markdown(INTRO)
+        device = gr.Textbox(show_label=False, interactive=False, container=False, elem_id="device-line")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                pdf = gr.File(label="PDF", file_types=[".pdf"], type="filepath", elem_id="pdf-input")
+                with gr.Row():
+                    password = gr.Textbox(value="", label="Password", type="password", placeholder="only if encrypted",
+                                          elem_id="password")
+                    pages = gr.Textbox(value="", label="Pages", placeholder="all, or e.g. 1-3,5,10-", elem_id="pages")
+                max_chars = gr.Number(label="Character budget", value=defaults.max_chars, precision=0,
+                                      minimum=100, maximum=5_000_000, elem_id="max-chars",
+                                      info="Reading stops at this many characters (the notebook's 100,000).")
+                with gr.Row():
+                    run_button = gr.Button("Run", variant="primary", elem_id="run")
+                    stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
+                examples = gr.Examples(
+                    examples=[[str(p)] for p in EXAMPLES if p.is_file()],
+                    inputs=[pdf],
+                    label="Examples: click one to clean it",
+                    example_labels=[p.stem.replace("-", " ") for p in EXAMPLES if p.is_file()],
+                )
+                with gr.Accordion("Settings", open=False, elem_id="settings"):
+                    model = gr.Dropdown(
+                        choices=MODEL_CHOICES, value=MODEL.name or models.BUNDLED, allow_custom_value=True,
+                        label="Model", elem_id="model",
+                        info="'bundled' needs no download; or type any Hugging Face id or local folder.",
+                    )
+                    rules_only = gr.Checkbox(label="Rules only (no LLM)", value=MODEL.name is None,
+                                             elem_id="rules-only")
+                    with gr.Row():
+                        chunk_size = gr.Number(label="Chunk size (characters)", value=defaults.chunk_size,
+                                               precision=0, minimum=100, maximum=20_000, elem_id="chunk-size")
+                        batch_size = gr.Number(label="Batch size (0 = auto)", value=0, precision=0,
+                                               minimum=0, maximum=64, elem_id="batch-size")
+                    with gr.Row():
+                        temperature = gr.Slider(0.0, 2.0, value=defaults.temperature, step=0.05,
+                                                label="Temperature (0 = greedy)", elem_id="temperature")
+                        top_p = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top_p",
+                                          elem_id="top-p")
+                    with gr.Row():
+                        max_new_tokens = gr.Number(label="Max new tokens per chunk", value=defaults.max_new_tokens,
+                                                   precision=0, minimum=1, maximum=4096, elem_id="max-new-tokens")
+                        seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1,
+                                         elem_id="seed")
+                    guard_policy = gr.Radio(
+                        choices=[("keep the input for a rejected chunk", "fallback"),
+                                 ("keep the model's text anyway", "keep")],
+                        value=defaults.guard_policy, label="Guard policy", elem_id="guard-policy",
+                    )
+                    system_prompt = gr.Textbox(label="System prompt", value=default_prompt(), lines=12,
+                                               max_lines=30, elem_id="system-prompt")
+                    reset_prompt = gr.Button("Reset to default", size="sm", elem_id="reset-prompt")
+                document = gr.Textbox(label="Document", lines=12, max_lines=24, interactive=False,
+                                      elem_id="document")
+            with gr.Column(scale=3, min_width=400):
+                progress = gr.Textbox(label="Progress", interactive=False, elem_id="progress")
+                cleaned = gr.Textbox(label="Cleaned text", lines=18, max_lines=18, interactive=False,
+                                     autoscroll=True, buttons=["copy"], elem_id="cleaned")
+                files = gr.File(label="Downloads: cleaned text, raw text, per-chunk report (JSONL)",
+                                file_count="multiple", interactive=False, elem_id="downloads")
+                table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, wrap=True,
+                                     datatype=["number", "str", "str", "str", "number", "number"],
+                                     label="Chunks (click a row to compare)", max_height=320,
+                                     column_widths=["7%", "9%", "17%", "47%", "10%", "10%"], elem_id="chunks")
+                with gr.Accordion("Compare a chunk", open=False, elem_id="compare") as compare:
+                    chunk_picker = gr.Dropdown(choices=[], value=None, label="Chunk", elem_id="chunk-picker")
+                    with gr.Row():
+                        chunk_input = gr.Textbox(label="Input (normalized text)", lines=12, max_lines=20,
+                                                 interactive=False, elem_id="chunk-input")
+                        chunk_output = gr.Textbox(label="Cleaned (the model's text)", lines=12, max_lines=20,
+                                                  interactive=False, elem_id="chunk-output")
+                    chunk_note = gr.Textbox(label="Guard", lines=3, interactive=False, elem_id="chunk-note")
+                    regen_button = gr.Button("Regenerate this chunk", size="sm", elem_id="regenerate")
+                with gr.Accordion("Extracted text (raw)", open=False, elem_id="raw-text"):
+                    raw = gr.Textbox(show_label=False, lines=12, max_lines=24, interactive=False, elem_id="raw")
+
+        settings_inputs = [password, pages, max_chars, model, rules_only, chunk_size, batch_size,
+                           temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt]
+        run_outputs = [document, progress, cleaned, table, chunk_picker, raw, files]
+        assert len(run_outputs) == N_RUN_OUTPUTS
+        REGEN_OUTPUTS[:] = [chunk_input, chunk_output, chunk_note, progress, cleaned, table, files]
+
+        demo.load(watch_model, None, device, api_visibility="private", concurrency_limit=None, queue=True)
+        demo.unload(end_session)
+
+        # A new file: clear the page, then show what the PDF is (no model needed).
+        pdf.change(lambda: empty_outputs(), None, run_outputs, api_visibility="private", queue=False).then(
+            extract, [pdf, password, pages, max_chars], [document, raw], api_name="extract",
+            concurrency_limit=4,
+        )
+        password.submit(extract, [pdf, password, pages, max_chars], [document, raw],
+                        api_visibility="private", concurrency_limit=4)
+
+        run_event = run_button.click(
+            clean_pdf, [pdf, *settings_inputs], run_outputs, api_name="clean",
+            concurrency_id="model", concurrency_limit=1, trigger_mode="once", show_progress="minimal",
+        )
+        example_run = examples.load_input_event.then(
+            clean_pdf, [pdf, *settings_inputs], run_outputs, api_visibility="private",
+            concurrency_id="model", concurrency_limit=1, show_progress="minimal",
+        )
+        regen_event = regen_button.click(
+            regenerate, [chunk_picker, *settings_inputs], REGEN_OUTPUTS, api_name="regenerate",
+            concurrency_id="model", concurrency_limit=1, trigger_mode="once", show_progress="minimal",
+        )
+        stop_button.click(stop_run, None, run_outputs, api_name="stop", concurrency_limit=None,
+                          cancels=[run_event, example_run, regen_event])
+
+        chunk_picker.change(show_chunk, [chunk_picker], [chunk_input, chunk_output, chunk_note],
+                            api_name="chunk", concurrency_limit=None)
+        table.select(pick_row, None, [chunk_picker, compare], api_visibility="private")
+        reset_prompt.click(default_prompt, None, system_prompt, api_visibility="private", queue=False)
     return demo
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="PDF Cleaner web app")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
-    parser.add_argument("--share", action="store_true", help="create a public share link")
-    args = parser.parse_args()
-    build().queue().launch(server_name=args.host, server_port=args.port, share=args.share)
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--share", action="store_true", help="also create a public share link")
+    parser.add_argument("--model", default=None,
+                        help=f"default model: 'bundled', a Hub id or a local folder (default: ${MODEL_ENV} or bundled)")
+    parser.add_argument("--max-file-size", default=MAX_FILE_SIZE, help="largest upload (default: %(default)s)")
+    return parser
+
+
+def serve(host: str = "127.0.0.1", port: int | None = 7860, *, share: bool = False, model: str | None = None,
+          max_file_size: str = MAX_FILE_SIZE, prevent_thread_lock: bool = False, quiet: bool = False) -> gr.Blocks:
+    """Start loading the model, build the page and launch the server."""
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # skipped pages are reported on the page
+    remove_stale_sessions()
+    name, note = pick_default_model(model)
+    # On ZeroGPU the model must be in memory before the first GPU worker is forked.
+    MODEL.start(name, note, background=not ZERO_GPU)
+    demo = build()
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        max_file_size=max_file_size,
+        prevent_thread_lock=prevent_thread_lock,
+        quiet=quiet,
+    )
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    serve(args.host, args.port, share=args.share, model=args.model, max_file_size=args.max_file_size)
 
 
 if __name__ == "__main__":

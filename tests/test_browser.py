@@ -1,0 +1,287 @@
+"""The web page in a real browser: Playwright (Python) driving Debian's chromium.
+
+Real parts only: the Gradio server launched in-process on 127.0.0.1, the bundled model with
+a small max_new_tokens, generated PDFs, /usr/bin/chromium (`apt-get install chromium`;
+Playwright's own browser download is not used). Screenshots go to tests/artifacts/.
+
+Also measures how long a first visitor waits for the first cleaned text, with the model
+already loaded at start-up: from clicking an example and from opening the page.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from tests.pdf_factory import encrypted_pdf, not_pdf_bytes, paper  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("PDF_CLEANER_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+TIMEOUT_MS = 180_000  # for a whole small run on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    import app
+
+    port = free_port()
+    demo = app.serve("127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        assert app.MODEL.ready.wait(600), "the model did not load at start-up"
+        assert app.MODEL.error is None, app.MODEL.error
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}/")
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector("#run")
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def pdfs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pdfs")
+    files = {
+        "paper.pdf": paper(2).pdf,
+        "secret.pdf": encrypted_pdf(user_password="s3cret"),
+        "notes.pdf": not_pdf_bytes("html"),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return SimpleNamespace(**{name.removesuffix(".pdf"): str(folder / name) for name in files})
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def value(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} textarea").input_value()
+
+
+def wait_value(page, elem_id: str, predicate: str, timeout: float = TIMEOUT_MS) -> None:
+    """Wait until the JS `predicate` holds for the textarea's value `v`."""
+    page.wait_for_function(
+        f"() => {{ const e = document.querySelector('#{elem_id} textarea'); const v = e ? e.value : ''; return {predicate}; }}",
+        timeout=timeout,
+    )
+
+
+def upload(page, path: str) -> None:
+    page.locator("#pdf-input input[type=file]").set_input_files(path)
+
+
+def set_small_run(page, *, max_chars: int, max_new_tokens: int, batch_size: int = 0) -> None:
+    """A small run: a character budget, 600-character chunks, few new tokens."""
+    page.fill("#max-chars input", str(max_chars))
+    page.locator("#settings").get_by_text("Settings", exact=True).click()
+    page.fill("#chunk-size input", "600")
+    page.fill("#batch-size input", str(batch_size))
+    page.fill("#max-new-tokens input", str(max_new_tokens))
+    page.fill("#seed input", "0")
+    page.locator("#settings").get_by_text("Settings", exact=True).click()
+
+
+def sample_growth(page, until: str, timeout: float = 180.0) -> list[str]:
+    """Values of the cleaned text, sampled about every 0.1 s until the JS `until` holds."""
+    samples: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = value(page, "cleaned")
+        if not samples or text != samples[-1]:
+            samples.append(text)
+        if page.evaluate(f"() => {{ const v = document.querySelector('#progress textarea').value; return {until}; }}"):
+            return samples
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the run did not end; progress: {value(page, 'progress')}")
+
+
+def close_toasts(page) -> None:
+    """Dismiss the warnings so that a screenshot shows the page under them."""
+    for button in page.locator("[data-testid=toast-close]").all():
+        if button.is_visible():
+            button.click()
+
+
+def chunk_rows(page) -> list[list[str]]:
+    rows = []
+    for row in page.locator("#chunks [role=row]").all()[1:]:
+        cells = row.locator("[role=gridcell]").all_inner_texts()
+        if cells:
+            rows.append([c.strip() for c in cells])
+    return rows
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+
+def test_first_visitor_clicks_an_example_then_stops(browser, server):
+    """One click on an example starts a run with the default settings; Stop ends it."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    try:
+        opened = time.monotonic()
+        page.goto(server.url)
+        page.get_by_text("distillation survey", exact=True).click()
+        clicked = time.monotonic()
+        wait_value(page, "cleaned", "v.trim().length > 0")
+        first_text = time.monotonic()
+        wait_value(page, "cleaned", "v.trim().length > 80")
+        page.screenshot(path=str(ARTIFACTS / "example-streaming.png"), full_page=True)
+        print(
+            f"\nfirst visitor, model loaded at start-up: first cleaned text {first_text - clicked:.1f} s "
+            f"after clicking the example, {first_text - opened:.1f} s after opening the page"
+        )
+        assert "title: A Survey on Knowledge Distillation" in value(page, "document")
+        # Stop: the page says so at once and keeps what was written.
+        pressed = time.monotonic()
+        page.click("#stop")
+        wait_value(page, "progress", "v.startsWith('stopped:')", timeout=30_000)
+        print(f"stop shown {time.monotonic() - pressed:.1f} s after pressing it")
+        progress = value(page, "progress")
+        rows = chunk_rows(page)
+        done = sum(1 for r in rows if r[2] in ("cleaned", "input kept (guard)"))
+        assert progress.startswith(f"stopped: {done}/"), progress
+        assert any(r[2] == "not done" for r in rows), rows
+        page.screenshot(path=str(ARTIFACTS / "example-stopped.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_run_watch_compare_and_download(page, pdfs):
+    upload(page, pdfs.paper)
+    wait_value(page, "document", "v.includes('pages: 2')")
+    set_small_run(page, max_chars=2400, max_new_tokens=24)
+    page.click("#run")
+    samples = sample_growth(page, "v.startsWith('done:')")
+    # The text grew while the model wrote: several different values, longer over time.
+    nonempty = [s for s in samples if s.strip()]
+    assert len(nonempty) >= 3, samples
+    assert len(nonempty[-1]) > len(nonempty[0])
+    rows = chunk_rows(page)
+    assert len(rows) >= 3 and all(r[2] in ("cleaned", "input kept (guard)") for r in rows), rows
+    final = value(page, "cleaned")
+    close_toasts(page)
+    page.screenshot(path=str(ARTIFACTS / "run-done.png"), full_page=True)
+
+    # Compare: a click on the second row opens the compare view on chunk 2.
+    page.locator("#chunks [data-testid=cell-1-2]").click()
+    wait_value(page, "chunk-note", "v.startsWith('chunk 2')")
+    assert value(page, "chunk-input").strip()
+    assert value(page, "chunk-output").strip()
+    assert page.locator("#chunk-input textarea").is_visible()
+    close_toasts(page)
+    page.screenshot(path=str(ARTIFACTS / "compare.png"), full_page=True)
+
+    # Download the cleaned text: a file named after the PDF, holding the page's text.
+    link = page.locator("#downloads a[download='paper.clean.txt']")
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == "paper.clean.txt"
+    content = Path(download.value.path()).read_text(encoding="utf-8")
+    assert content.strip() == final.strip() and content.strip()
+
+
+def test_stop_mid_run_keeps_finished_chunks(page, pdfs):
+    upload(page, pdfs.paper)
+    wait_value(page, "document", "v.includes('pages: 2')")
+    set_small_run(page, max_chars=3600, max_new_tokens=16, batch_size=2)
+    page.click("#run")
+    page.wait_for_function(
+        "() => /^[1-9]\\d*\\/\\d+ chunks/.test(document.querySelector('#progress textarea').value)",
+        timeout=TIMEOUT_MS,
+    )
+    page.click("#stop")
+    wait_value(page, "progress", "v.startsWith('stopped:')", timeout=30_000)
+    rows = chunk_rows(page)
+    done = [r for r in rows if r[2] in ("cleaned", "input kept (guard)")]
+    assert 1 <= len(done) < len(rows), rows
+    assert value(page, "progress").startswith(f"stopped: {len(done)}/{len(rows)} chunks kept")
+    page.get_by_text("Stopped:", exact=False).first.wait_for()  # the warning says what is kept
+    page.screenshot(path=str(ARTIFACTS / "stopped.png"), full_page=True)
+    # What is finished is downloadable and is what the page shows.
+    with page.expect_download() as download:
+        page.locator("#downloads a[download='paper.clean.txt']").click()
+    content = Path(download.value.path()).read_text(encoding="utf-8")
+    assert content.strip() == value(page, "cleaned").strip() and content.strip()
+    # A new run can start right away (rules only: no model needed, so it ends quickly).
+    page.locator("#settings").get_by_text("Settings", exact=True).click()
+    page.get_by_label("Rules only (no LLM)").check()
+    page.click("#run")
+    wait_value(page, "progress", "v.startsWith('done:')", timeout=60_000)
+
+
+def test_encrypted_pdf_asks_for_its_password(page, pdfs):
+    upload(page, pdfs.secret)
+    page.get_by_text("This PDF is encrypted: enter its password.").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "password-asked.png"))
+    page.fill("#password input", "s3cret")
+    page.press("#password input", "Enter")
+    wait_value(page, "document", "v.includes('(encrypted)') && v.includes('pages: 2')")
+    page.locator("#raw-text").get_by_text("Extracted text (raw)", exact=True).click()
+    wait_value(page, "raw", "v.includes('confidential report')")
+
+
+def test_not_a_pdf_shows_a_clear_error(page, pdfs):
+    upload(page, pdfs.notes)
+    page.get_by_text("This file is not a PDF").first.wait_for()
+    page.screenshot(path=str(ARTIFACTS / "not-a-pdf.png"))
+    # Run says the same, and the page keeps working.
+    page.click("#run")
+    page.get_by_text("This file is not a PDF").nth(1).wait_for()
+    assert value(page, "cleaned") == ""
+
+
+def test_messages_show_user_text_as_text(page, pdfs):
+    """Toasts render HTML: a page range typed as markup comes back escaped, as plain text."""
+    upload(page, pdfs.paper)
+    wait_value(page, "document", "v.includes('pages: 2')")
+    page.locator("#pages textarea, #pages input").first.fill("<b>9</b>")
+    page.click("#run")
+    toast = page.locator("[data-testid=toast-text]").filter(has_text="Page range")
+    toast.first.wait_for()
+    assert "<b>9</b>" in toast.first.inner_text()
+    assert toast.first.locator("b").count() == 0
