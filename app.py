@@ -58,19 +58,6 @@ from pipeline.settings import GUARD_POLICIES
 log = logging.getLogger("pdf_cleaner.app")
 
 
-def user_error(message: str) -> gr.Error:
-    """A gr.Error for something the user can fix. Gradio renders toast messages as HTML and
-    a message may quote the user's input or the PDF, so it is escaped."""
-    return gr.Error(html.escape(message, quote=False), print_exception=False)
-
-
-def warn(message: str) -> None:
-    gr.Warning(html.escape(message, quote=False))
-
-
-def info(message: str) -> None:
-    gr.Info(html.escape(message, quote=False))
-
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = [ROOT / "examples" / "distillation-survey.pdf", ROOT / "examples" / "spoken-summaries.pdf"]
 MODEL_CHOICES = [
@@ -94,6 +81,20 @@ SESSION_MAX_AGE = 24 * 3600  # session folders older than this are removed at st
 
 TABLE_HEADERS = ["#", "pages", "status", "verdict", "tokens", "seconds"]
 N_RUN_OUTPUTS = 7  # document, progress, cleaned, table, chunk picker, raw, downloads
+
+
+def user_error(message: str) -> gr.Error:
+    """A gr.Error for something the user can fix. Gradio renders toast messages as HTML and
+    a message may quote the user's input or the PDF, so it is escaped."""
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
+def warn(message: str) -> None:
+    gr.Warning(html.escape(message, quote=False))
+
+
+def info(message: str) -> None:
+    gr.Info(html.escape(message, quote=False))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -678,28 +679,31 @@ run_events_gpu = spaces.GPU(duration=run_gpu_seconds)(run_events)
 clean_one_events_gpu = spaces.GPU(duration=chunk_gpu_seconds)(clean_one_events)
 
 
-def wait_for_model(settings: Settings, state: RunState, shape):
-    """Wait for the start-up load, then make sure the run's model is loaded (gr.Error if not).
-
-    A generator: yields `shape(state)` while it waits, so that the page says why nothing
-    happens yet and Stop can end the wait. Returns False when Stop was pressed meanwhile.
-    """
+def wait_for_startup_model(state: RunState, shape):
+    """Wait for the model loaded at start-up. A generator: yields `shape(state)` while it
+    waits, so the page says why nothing happens yet and Stop can end the wait. Returns False
+    when Stop was pressed meanwhile."""
     waited = time.monotonic()
     while not MODEL.ready.wait(0.5):
         if state.stop.is_set():
             return False
         state.note = f"waiting for the model to finish loading ({_clock(time.monotonic() - waited)})"
         yield shape(state)
+    return not state.stop.is_set()
+
+
+def load_model_for(settings: Settings, state: RunState) -> None:
+    """Make sure the run's model is loaded (in the worker thread: a Hub download can take a
+    while and must not hold up the page); a model that cannot be had is a gr.Error."""
     if settings.model != MODEL.name or MODEL.error:
         state.note = f"loading {model_label(settings.model)}"
-        yield shape(state)
+        state.changed.set()
     try:
         loaded = models.get_model(settings.model, device=DEVICE)
     except PipelineError as exc:
         raise user_error(f"{exc} Or tick 'rules only' in the settings.") from exc
     state.note = ""
     state.model = f"{model_label(settings.model)} on {loaded.device}"
-    return not state.stop.is_set()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -781,11 +785,11 @@ def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000
         return "", ""
     settings = Settings(use_llm=False, password=password or None, pages=(pages or "").strip() or None,
                         max_chars=max(1, int(max_chars or Settings().max_chars)))
-    info, plan, errors = None, None, {}
+    document_info, plan, errors = None, None, {}
     try:
         for event in run(path, settings):
             if isinstance(event, DocumentInfo):
-                info = event
+                document_info = event
             elif isinstance(event, PageRead) and event.error:
                 errors[event.page] = event.error
             elif isinstance(event, ChunkPlan):
@@ -795,7 +799,7 @@ def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000
     if plan is not None and plan.failed_pages:
         warn(f"Pages {_ranges(plan.failed_pages)} could not be read and are skipped.")
     name = Path(path).name
-    return document_text(info, plan, name, errors, settings), plan.raw_text if plan else ""
+    return document_text(document_info, plan, name, errors, settings), plan.raw_text if plan else ""
 
 
 def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
@@ -811,17 +815,18 @@ def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, ba
     working = False  # once the worker runs, it ends the state
     try:
         yield render_all(state)
-        if settings.use_llm and not (yield from wait_for_model(settings, state, render_all)):
+        if settings.use_llm and not (yield from wait_for_startup_model(state, render_all)):
             state.end()
             yield render_all(state)
             return
-        stages = run_events_gpu if settings.use_llm else run_events
-        start_worker(
-            state,
-            lambda: stages(path, settings, str(state.clean_path), str(state.report_path), state.key),
-            state.apply,
-            exclusive=settings.use_llm,
-        )
+
+        def events():
+            if not settings.use_llm:
+                return run_events(path, settings, str(state.clean_path), str(state.report_path), state.key)
+            load_model_for(settings, state)
+            return run_events_gpu(path, settings, str(state.clean_path), str(state.report_path), state.key)
+
+        start_worker(state, events, state.apply, exclusive=settings.use_llm)
         working = True
         warned = False
         for update in follow(state, render_changes):
@@ -957,9 +962,14 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
 
     working = False
     try:
-        if not (yield from wait_for_model(settings, state, waiting)):
+        if not (yield from wait_for_startup_model(state, waiting)):
             return
-        start_worker(state, lambda: clean_one_events_gpu(chunk, settings, state.key), apply, exclusive=True)
+
+        def events():
+            load_model_for(settings, state)
+            return clean_one_events_gpu(chunk, settings, state.key)
+
+        start_worker(state, events, apply, exclusive=True)
         working = True
         yield from follow(state, writing)
         raise_failure(state)

@@ -256,3 +256,7 @@ def test_server_keeps_serving_after_errors(client, pdfs):
     assert "(encrypted)" in document and "confidential report" in raw
     with pytest.raises(AppError, match="Choose a PDF"):
         client.predict(None, api_name="/clean", **SMALL)
+    with pytest.raises(AppError, match="No model folder.*rules only"):
+        client.predict(handle_file(pdfs.paper), api_name="/clean", **{**SMALL, "model": "./no/such/model"})
+    rules = named(client.predict(handle_file(pdfs.paper), api_name="/clean", rules_only=True, max_chars=2400))
+    assert rules["progress"].startswith("done:") and rules["cleaned"].startswith("A Survey")
