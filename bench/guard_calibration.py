@@ -393,7 +393,9 @@ def table(groups: dict[str, list[guard.Metrics]], thresholds: guard.GuardThresho
 
 
 def labelled(rows: list[dict], thresholds: guard.GuardThresholds, title: str) -> None:
-    print(f"\n{title}: verdict per hand label")
+    unlabelled = [row for row in rows if row["label"] not in ("ok", "flag", "empty")]
+    rows = [row for row in rows if row not in unlabelled]
+    print(f"\n{title}: verdict per hand label ({len(unlabelled)} unlabelled left out)")
     groups: dict[str, list[dict]] = {"ok": [], "flag": [], "empty": []}
     for row in rows:
         groups.setdefault(row["label"], []).append(row)

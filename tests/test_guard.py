@@ -296,6 +296,13 @@ def test_notebook_markdown_list_is_flagged_for_markdown():
     assert "markdown added (bullets, bold)" in guard.check(pair["input"], pair["output"]).reasons
 
 
+@pytest.mark.parametrize("pair", DATA["smollm2"], ids=lambda p: f"smollm2-{p['chunk']}")
+def test_bundled_smollm2_outputs_are_rejected(pair):
+    report = guard.check(pair["input"], pair["output"])
+    assert report.verdict == "rejected", (pair["note"], report)
+    assert report.kept < 0.5 and report.invented > 0.2
+
+
 # --- reasons, thresholds, determinism, speed ---------------------------------------------------
 
 
