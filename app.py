@@ -24,7 +24,6 @@ import spaces  # noqa: I001  first: on ZeroGPU it patches torch before anything 
 import argparse
 import contextlib
 import contextvars
-import dataclasses
 import html
 import logging
 import math
@@ -53,6 +52,7 @@ from pipeline import (
 )
 from pipeline import model as models
 from pipeline.output import ResultWriter, join_outputs
+from pipeline.run import process_chunks
 from pipeline.settings import GUARD_POLICIES
 
 log = logging.getLogger("pdf_cleaner.app")
@@ -628,22 +628,9 @@ def run_events(pdf_path: str, settings: Settings, text_path: str, report_path: s
 
 def clean_one_events(chunk: Chunk, settings: Settings, key: str):
     """Clean one chunk again and judge it, as run() does for every chunk."""
-    from pipeline import clean, guard
-
     try:
         loaded = models.get_model(settings.model, device=DEVICE)
-        for event in clean.clean_chunks([chunk], settings, loaded, stop=_stop_for(key)):
-            if isinstance(event, ChunkDone) and event.source == "llm":
-                report = guard.check(chunk.text, event.output)
-                text, label = guard.apply_policy(report, chunk.text, event.output, settings.guard_policy)
-                event = dataclasses.replace(
-                    event,
-                    output=text,
-                    source=label,
-                    model_output=event.model_output if event.model_output is not None else event.output,
-                    guard=report,
-                )
-            yield event
+        yield from process_chunks([chunk], settings, loaded, _stop_for(key))
     except PipelineError as exc:
         raise user_error(str(exc)) from exc
 

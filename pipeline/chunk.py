@@ -266,7 +266,7 @@ class _Chunker:
     def _rebalance(self, i: int, k: int) -> int:
         """The chunk starting at word i would end at k and leave a short final chunk: move
         the cut towards the middle of what is left, if both halves still fit."""
-        words, text = self.words, self.text
+        words = self.words
         start, end = words[i][0], words[-1][1]
         half = start + (end - start + 1) // 2
         m = k

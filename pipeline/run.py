@@ -81,7 +81,7 @@ def run(
     writer = ResultWriter(output_path, report_path)
     done: list[ChunkDone] = []
     try:
-        for event in _process(plan.chunks, settings, model, stop):
+        for event in process_chunks(plan.chunks, settings, model, stop):
             if isinstance(event, ChunkDone):
                 done.append(event)
                 writer.add(event)
@@ -162,8 +162,14 @@ def _token_budget(settings: Settings) -> dict:
     }
 
 
-def _process(chunks, settings: Settings, model, stop: threading.Event) -> Iterator[ChunkProgress | ChunkDone]:
-    """Turn planned chunks into finished ones: by rules only, or by the LLM plus the guard."""
+def process_chunks(
+    chunks, settings: Settings, model=None, stop: threading.Event | None = None
+) -> Iterator[ChunkProgress | ChunkDone]:
+    """Turn planned chunks into finished ones: by rules only, or by the LLM plus the guard.
+
+    run() calls it for the whole plan; the web page calls it for one chunk to regenerate.
+    """
+    stop = stop or threading.Event()
     if not settings.use_llm:
         for item in chunks:
             if stop.is_set():

@@ -212,7 +212,7 @@ def test_stop_keeps_the_finished_chunks(client, pdfs):
 
 def test_cancel_keeps_partial_file_and_frees_the_server(client, pdfs):
     job = client.submit(handle_file(pdfs.paper), api_name="/clean", **STOPPABLE)
-    seen = wait_for(job, lambda o: chunks_done(o) >= 1 and o["files"])
+    wait_for(job, lambda o: chunks_done(o) >= 1 and o["files"])
     job.cancel()
     deadline = time.monotonic() + 15
     while not job.done() and time.monotonic() < deadline:
