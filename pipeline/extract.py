@@ -387,8 +387,8 @@ def parse_page_range(spec: str | None, page_count: int) -> list[int]:
         else:
             first = _number(m.group(1), page_count) if m.group(1) else 1
             last = _number(m.group(2), page_count) if m.group(2) else page_count
-            if first > last and m.group(2):
-                raise bad(f"runs backwards at {part!r}")
+            if first > last and m.group(1) and m.group(2):
+                raise bad(f"runs backwards at {part!r}")  # "5-3"; "-0" merely selects nothing
         # Clip to the document; a range wholly past the end selects nothing.
         selected.update(range(max(first, 1), min(last, page_count) + 1))
     if not selected:
