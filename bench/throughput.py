@@ -53,9 +53,37 @@ RANDOM_CONFIGS = {
 
 
 def peak_rss_mb() -> float:
-    # ru_maxrss is in KiB on Linux, bytes on macOS
+    """The process's high-water mark so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+class RssSampler:
+    """Peak resident memory during one phase, sampled every 20 ms (ru_maxrss never resets)."""
+
+    def __init__(self):
+        import threading
+
+        import psutil
+
+        self.process = psutil.Process()
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self.done.wait(0.02):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self):
+        self.peak = self.process.memory_info().rss
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 def reference_text() -> tuple[str, str]:
@@ -165,6 +193,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-notebook", action="store_true", help="skip the notebook loop")
     parser.add_argument("--compare-prefix", action="store_true",
                         help="also run the engine without reusing the system prompt's cache")
+    parser.add_argument("--compare-cache", action="store_true",
+                        help="also run the engine with the other cache kind (static <-> dynamic)")
     args = parser.parse_args(argv)
 
     import torch
@@ -205,36 +235,52 @@ def main(argv=None) -> int:
     notebook_loop(lm, chunks[:1], system_prompt, settings, 2)
     print(f"rss        {peak_rss_mb():.0f} MB peak after loading and warm-up")
 
+    from pipeline import clean
+
+    def measure(label, work):
+        with RssSampler() as rss:
+            wall, cpu = time.perf_counter(), time.process_time()
+            tokens, first = work()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        rows.append((label, tokens, wall, cpu, first, rss.peak / 2**20))
+        print(f"  done: {label} ({wall:.1f} s)", flush=True)
+
     rows = []
     if not args.no_notebook:
-        t = time.perf_counter()
-        tokens, _ = notebook_loop(lm, chunks, system_prompt, settings, args.new_tokens)
-        rows.append(("notebook loop (batch 1)", tokens, time.perf_counter() - t, None, peak_rss_mb()))
-    runs = [(size, True) for size in sizes]
+        measure("notebook loop (batch 1)",
+                lambda: (notebook_loop(lm, chunks, system_prompt, settings, args.new_tokens)[0], None))
+    default_kind = "static" if lm.device.split(":")[0] in clean.STATIC_CACHE_DEVICES else "dynamic"
+    runs = [(size, True, default_kind) for size in sizes]
     if args.compare_prefix:
-        runs += [(size, False) for size in sizes]
-    for size, reuse in runs:
-        t = time.perf_counter()
-        tokens, first = engine(lm, chunks, system_prompt, settings.with_(batch_size=size), args.new_tokens, reuse)
-        label = f"engine batch {size}" + ("" if reuse else ", no prefix reuse")
-        rows.append((label, tokens, time.perf_counter() - t, first, peak_rss_mb()))
+        runs += [(size, False, default_kind) for size in sizes]
+    if args.compare_cache:
+        other = "dynamic" if default_kind == "static" else "static"
+        runs += [(size, True, other) for size in sizes]
+    kind_of = lm.device.split(":")[0]
+    for size, reuse, kind in runs:
+        clean.STATIC_CACHE_DEVICES = {kind_of} if kind == "static" else set()
+        label = f"engine batch {size}, {kind}" + ("" if reuse else ", no prefix reuse")
+        measure(label, lambda: engine(lm, chunks, system_prompt, settings.with_(batch_size=size),
+                                      args.new_tokens, reuse))
 
     paper_chunks = len(all_chunks)
     print()
-    print(f"{'':34} {'tokens':>7} {'seconds':>8} {'tok/s':>7} {'chunks/min':>10} {'first done':>10} "
-          f"{'paper est.':>10} {'peak RSS':>9}")
-    base = rows[0][1] / rows[0][2] if rows and not args.no_notebook else None
-    for label, tokens, seconds, first, rss in rows:
-        rate = tokens / seconds
-        per_chunk = seconds / n
+    print(f"{'':42} {'tokens':>6} {'wall s':>7} {'cpu s':>7} {'tok/s':>6} {'ratio':>6} {'cpu ratio':>9} "
+          f"{'chunks/min':>10} {'1st done':>8} {'paper':>7} {'peak RSS':>9}")
+    base = None if args.no_notebook else rows[0]
+    for label, tokens, wall, cpu, first, rss in rows:
+        rate = tokens / wall
+        ratio = f"x{rate / (base[1] / base[2]):.2f}" if base else "-"
+        cpu_ratio = f"x{(tokens / cpu) / (base[1] / base[3]):.2f}" if base else "-"
         first_s = f"{first:.1f} s" if first is not None else "-"
-        ratio = f"  x{rate / base:.2f}" if base else ""
-        print(f"{label:34} {tokens:7d} {seconds:8.1f} {rate:7.1f} {60 * n / seconds:10.1f} {first_s:>10} "
-              f"{per_chunk * paper_chunks / 60:8.1f} m {rss:7.0f} MB{ratio}")
+        print(f"{label:42} {tokens:6d} {wall:7.1f} {cpu:7.1f} {rate:6.1f} {ratio:>6} {cpu_ratio:>9} "
+              f"{60 * n / wall:10.1f} {first_s:>8} {wall / n * paper_chunks / 60:5.1f} m {rss:6.0f} MB")
+    print(f"process peak RSS {peak_rss_mb():.0f} MB")
     if lm.device.startswith("cuda"):
         print(f"gpu peak   {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated")
-    print(f"paper est. = seconds per chunk x {paper_chunks} chunks (the whole {len(text):,}-char text), "
-          f"at {args.new_tokens} new tokens per chunk")
+    print(f"paper = estimated minutes for all {paper_chunks} chunks of the {len(text):,}-char text at "
+          f"{args.new_tokens} new tokens per chunk (wall seconds per chunk x {paper_chunks}); cpu s = "
+          f"process CPU time, steadier than wall time on a shared machine")
     return 0
 
 

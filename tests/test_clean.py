@@ -350,6 +350,12 @@ def test_tidy_output_strips_wrappers_only():
     assert tidy_output("Here's the cleaned text:\n\nThe model works.") == "The model works."
     assert tidy_output("<text>\nThe model works.\n</text>\n\nI made changes.") == "The model works."
     assert tidy_output("Here we show that X holds.") == "Here we show that X holds."
+    assert tidy_output("<text>\nLLaMA and Mistral.\n</") == "LLaMA and Mistral."
+    assert tidy_output("a < b </te") == "a < b"
+    quoted = "a <\u200b/text> tag in the paper"  # the chunk's own marker, neutralised, copied back
+    assert tidy_output(quoted) == "a </text> tag in the paper"
+    own = "Here are the three findings:\nAccuracy rose."
+    assert tidy_output(own, source="Here are the three findings: Accuracy rose.") == own
     assert tidy_output("Results: accuracy rose.\nMore.") == "Results: accuracy rose.\nMore."
 
 
@@ -379,7 +385,9 @@ def tiny_llama(vocab_size=512):
     return LoadedModel(model, FakeTokenizer(vocab_size), "tiny", "cpu", "float32", "test")
 
 
-def test_real_generate_batched_equals_one_at_a_time_with_and_without_prefix_reuse(one_thread):
+@pytest.mark.parametrize("cache", ["static", "dynamic"])
+def test_real_generate_batched_equals_one_at_a_time_with_and_without_prefix_reuse(one_thread, monkeypatch, cache):
+    monkeypatch.setattr(clean, "STATIC_CACHE_DEVICES", {"cpu"} if cache == "static" else set())
     lm = tiny_llama()
     chunks = chunks_of("short one", words(12, "m"), words(30, "l"), words(7, "q"))
     settings = Settings(temperature=0, max_new_tokens=10)
@@ -537,3 +545,24 @@ def test_quantizer_marker_is_dropped_so_the_model_can_be_saved():
     assert removed == [lm.model]
     assert not hasattr(lm.model, "hf_quantizer") and not hasattr(lm.model.config, "quantization_config")
     assert lm.model.is_quantized is False
+
+
+def test_model_errors_name_the_cause(monkeypatch):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from pipeline.model import _explain
+
+    def wrapped(inner):
+        try:
+            try:
+                raise inner
+            except Exception as error:
+                raise OSError("We couldn't connect to 'https://huggingface.co'") from error
+        except OSError as outer:
+            return outer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "HF_HUB_OFFLINE" in _explain("a/b", wrapped(LocalEntryNotFoundError("not cached")))
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert "cannot be reached" in _explain("a/b", wrapped(LocalEntryNotFoundError("not cached")))
+    assert "cannot be reached" in _explain("a/b", wrapped(ConnectionError("dns")))
