@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -129,3 +130,32 @@ def test_unwritable_output(tmp_path):
     result = cli(str(path), "--no-llm", "-o", str(blocker / "out.txt"))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.startswith("pages: 1")
+
+
+@pytest.mark.slow
+def test_two_page_paper_cleaned_by_the_bundled_model(tmp_path):
+    """End to end with the real bundled model: text and report written, progress with tok/s."""
+    path = tmp_path / "paper.pdf"
+    path.write_bytes(paper(pages=2).pdf)
+    out, report = tmp_path / "paper.txt", tmp_path / "paper.jsonl"
+    result = cli(
+        str(path), "-o", str(out), "--report", str(report),
+        "--max-chars", "1500", "--chunk-size", "500", "--max-new-tokens", "24",
+        "--temperature", "0", "--guard-policy", "keep",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tok/s" in result.stderr and "cleaning" in result.stderr
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    chunks, summary = lines[:-1], lines[-1]
+    assert len(chunks) >= 3 and summary == {**summary, "partial": False, "chunks_done": len(chunks)}
+    for line in chunks:
+        # Policy "keep": the model's text (with any echoed <text> markers tidied away).
+        assert line["source"] == "llm" and line["output"].strip()
+        assert line["output"].strip() in line["model_output"]
+        assert 0 < line["tokens"] <= 24 and line["verdict"] in ("ok", "suspicious", "rejected")
+        assert set(line["metrics"]) == {"kept", "invented", "length_ratio", "repetition"}
+    # The text file is the chunks' outputs in order (policy "keep": the model's own text).
+    text = out.read_text(encoding="utf-8")
+    positions = [text.find(line["output"].strip()[:40]) for line in chunks]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions)
