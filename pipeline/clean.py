@@ -17,7 +17,9 @@ the earliest chunk runs first, so finished chunks come out early and in order. W
 1 reproduces the notebook's one-chunk-per-generate loop. The system prompt is encoded once
 per run: its key/value cache is computed once and copied into every batch, and each row is
 laid out as [shared prefix][padding][chunk], which gives every real token the position and
-attention it would have unpadded.
+attention it would have unpadded. On CPU the cache is preallocated (transformers'
+StaticCache: no per-step copies) and the prompt is prefilled 128 tokens at a time (bounded
+activations); docs/PERFORMANCE.md has the measurements.
 
 Streaming: generate() runs in a worker thread with `BatchStreamer`, which sees each step's
 (batch,) tokens, tracks EOS per row and decodes only the new tokens of each row. Progress
@@ -206,7 +208,8 @@ def choose_batch_size(model, device: str, lengths: Sequence[int], max_new_tokens
     768 MiB, which keeps the bundled model under 2 GB resident; a dynamic cache counts twice,
     since it is copied as it grows), and (c) is no larger than the number of chunks; then
     evened out so the batches have about equal sizes (20 chunks at cap 16 -> 2 batches of 10).
-    Bundled model on CPU: 16 at 64-256 new tokens, 14 at the default 512.
+    Bundled model on CPU, prompts up to ~650 tokens, before evening out: 16 at 64-256 new
+    tokens, 14 at 512 (102 chunks: batches of 15, or of 13 at 512).
     """
     n = len(lengths)
     if n == 0:
