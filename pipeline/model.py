@@ -398,6 +398,25 @@ def load_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) ->
 # ---------------------------------------------------------------------------------------------
 # one model per process
 
+
+def _preflight(name: str) -> None:
+    """The cheap checks of load_model (the package, the folder, the Hub config), run before
+    the shared model is let go, so that a typo or a gated id does not cost the model in use."""
+    if name == BUNDLED:
+        bundled_gguf()
+        return
+    path = Path(name).expanduser()
+    if path.is_file() and name.endswith(".gguf"):
+        return
+    if not path.is_dir() and _looks_like_path(name):
+        raise ModelUnavailableError(f"No model folder at {name!r}. {WAY_OUT}")
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(str(path) if path.is_dir() else name)
+    except (OSError, ValueError, ImportError) as error:
+        raise ModelUnavailableError(f"{_explain(name, error)} {WAY_OUT}") from error
+
 _lock = threading.Lock()
 _current: tuple[tuple, LoadedModel] | None = None
 
@@ -406,7 +425,8 @@ def get_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) -> 
     """The process-wide model: loaded on first use, then shared by every request.
 
     Thread-safe: concurrent first calls wait for one load. Asking for a different model
-    replaces the shared one (one model per process keeps memory bounded).
+    replaces the shared one (one model per process keeps memory bounded); a name that
+    cannot be found keeps the current one in place.
     """
     global _current
     device = resolve_device(device)
@@ -414,6 +434,8 @@ def get_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) -> 
     with _lock:
         if _current is not None and _current[0] == key:
             return _current[1]
+        if _current is not None:
+            _preflight(key[0])
         _current = None  # let the old model go before loading the next
         loaded = load_model(key[0], device=device, dtype=dtype)
         _current = (key, loaded)

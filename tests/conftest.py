@@ -31,3 +31,23 @@ def paper12():
     from tests.pdf_factory import paper
 
     return paper(pages=12)
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The web app, launched once in this process on a free loopback port, model loaded."""
+    import socket
+    from types import SimpleNamespace
+
+    import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = app.serve("127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    try:
+        assert app.MODEL.ready.wait(600), "the model did not load at start-up"
+        assert app.MODEL.error is None, app.MODEL.error
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", app=app)
+    finally:
+        demo.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,24 +31,7 @@ STOPPABLE = dict(max_chars=3600, chunk_size=600, max_new_tokens=16, batch_size=2
 OUTPUTS = ("document", "progress", "cleaned", "table", "picker", "raw", "files")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-@pytest.fixture(scope="module")
-def server():
-    import app
-
-    port = free_port()
-    demo = app.serve("127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-    try:
-        assert app.MODEL.ready.wait(600), "the model did not load at start-up"
-        assert app.MODEL.error is None, app.MODEL.error
-        yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", app=app)
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

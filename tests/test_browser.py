@@ -11,7 +11,6 @@ already loaded at start-up: from clicking an example and from opening the page.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -39,24 +38,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 TIMEOUT_MS = 180_000  # for a whole small run on a busy 2-core machine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-@pytest.fixture(scope="module")
-def server():
-    import app
-
-    port = free_port()
-    demo = app.serve("127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-    try:
-        assert app.MODEL.ready.wait(600), "the model did not load at start-up"
-        assert app.MODEL.error is None, app.MODEL.error
-        yield SimpleNamespace(url=f"http://127.0.0.1:{port}/")
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -522,6 +522,19 @@ def test_get_model_loads_once_for_concurrent_requests(monkeypatch):
     assert model_module.get_model("bundled", device="cpu") is results[0]
 
 
+def test_a_model_that_cannot_be_found_keeps_the_current_one(monkeypatch, tmp_path):
+    from pipeline import model as model_module
+    from pipeline.errors import ModelUnavailableError
+
+    current = LoadedModel(object(), object(), "bundled", "cpu", "float32", "test")
+    monkeypatch.setattr(model_module, "_current", (("bundled", "cpu", "float32"), current))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for missing in ("no-such-org/no-such-model", str(tmp_path / "missing-folder")):
+        with pytest.raises(ModelUnavailableError, match="bundled"):
+            model_module.get_model(missing, device="cpu")
+        assert model_module._current[1] is current
+
+
 def test_device_and_dtype_rules():
     from pipeline.model import resolve_dtype
 
