@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,14 @@ def has_nvidia_gpu() -> bool:
     ).returncode == 0
 
 
+def local_torch_wheel() -> bool:
+    """Whether pip already sees a torch wheel without any index (a configured find-links)."""
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                   "--no-index", "--no-deps", "--dest", folder, TORCH]
+        return subprocess.run(command, capture_output=True).returncode == 0
+
+
 def install_torch() -> None:
     try:
         import torch  # noqa: F401  (already installed: keep it, whatever its build)
@@ -56,11 +65,10 @@ def install_torch() -> None:
         return
     except ImportError:
         pass
-    # A wheel that pip can already see locally (its find-links) wins: no download at all.
-    if pip("--no-index", TORCH, check=False):
-        return
-    if has_nvidia_gpu() or sys.platform == "darwin":
-        pip(TORCH)  # CUDA build on Linux with a GPU; macOS wheels are CPU/MPS only anyway
+    if has_nvidia_gpu() or sys.platform == "darwin" or local_torch_wheel():
+        # CUDA build on Linux with a GPU; macOS wheels are CPU/MPS only anyway; a local
+        # "+cpu" wheel that pip can see (its find-links) sorts above PyPI's build and wins.
+        pip(TORCH)
     else:
         pip(TORCH, "--index-url", TORCH_CPU_INDEX)
 
