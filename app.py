@@ -51,6 +51,7 @@ from pipeline import (
     run,
 )
 from pipeline import model as models
+from pipeline.events import document_fields
 from pipeline.output import ResultWriter, join_outputs
 from pipeline.run import process_chunks
 from pipeline.settings import GUARD_POLICIES
@@ -392,15 +393,7 @@ def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: 
         lines.append(f"file: {file_name}")
     lines.append(f"size: {info.file_size:,} bytes" + ("   (encrypted)" if info.encrypted else ""))
     lines.append(f"pages: {info.page_count}")
-    for label, value in (
-        ("title", info.title),
-        ("author", info.author),
-        ("subject", info.subject),
-        ("creator", info.creator),
-        ("producer", info.producer),
-        ("created", info.created),
-        ("modified", info.modified),
-    ):
+    for label, value in document_fields(info):
         lines.append(f"{label}: {value or '—'}")
     if plan is not None:
         lines.append(f"pages read: {_ranges(plan.pages_read) or 'none'}")

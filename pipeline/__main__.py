@@ -19,7 +19,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.events import ChunkDone, ChunkPlan, ChunkProgress, DocumentInfo, PageRead, RunFinished
+from pipeline.events import (
+    ChunkDone,
+    ChunkPlan,
+    ChunkProgress,
+    DocumentInfo,
+    PageRead,
+    RunFinished,
+    document_fields,
+)
 from pipeline.run import run
 from pipeline.settings import GUARD_POLICIES, Settings
 
@@ -92,15 +100,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def describe(info: DocumentInfo) -> str:
     """The metadata summary printed before the work starts."""
     lines = [f"pages: {info.page_count}   size: {info.file_size:,} bytes" + ("   (encrypted)" if info.encrypted else "")]
-    for label, value in (
-        ("title", info.title),
-        ("author", info.author),
-        ("subject", info.subject),
-        ("creator", info.creator),
-        ("producer", info.producer),
-        ("created", info.created),
-        ("modified", info.modified),
-    ):
+    for label, value in document_fields(info):
         if value:
             lines.append(f"{label}: {value}")
     return "\n".join(lines)

@@ -30,6 +30,19 @@ class DocumentInfo:
     file_size: int = 0  # bytes
 
 
+def document_fields(info: DocumentInfo) -> list[tuple[str, str | None]]:
+    """The metadata a person reads, as (label, value) pairs in display order."""
+    return [
+        ("title", info.title),
+        ("author", info.author),
+        ("subject", info.subject),
+        ("creator", info.creator),
+        ("producer", info.producer),
+        ("created", info.created),
+        ("modified", info.modified),
+    ]
+
+
 @dataclass(frozen=True)
 class PageRead:
     page: int  # 1-based page number in the document
