@@ -43,5 +43,13 @@ class PageRangeError(PipelineError):
     """The page range cannot be parsed or selects no page of this document."""
 
 
+class FileTooLargeError(PipelineError):
+    """The file is over the size limit (Settings.max_file_mb)."""
+
+
+class TooComplexError(PipelineError):
+    """Reading the PDF would exceed a limit on time, memory or structure (a parse bomb)."""
+
+
 class ModelUnavailableError(PipelineError):
     """The chosen model cannot be loaded (not found, gated, hub unreachable, ...)."""

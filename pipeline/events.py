@@ -71,6 +71,9 @@ class ChunkPlan:
     failed_pages: tuple[int, ...]  # pages that raised and were skipped
     budget_stopped_at: int | None  # page where the character budget cut the text
     raw_text: str = field(repr=False, default="")  # extracted text, pages joined
+    notes: tuple[str, ...] = ()  # one message per limit that cut the reading (budget, pages, time, memory)
+    read_seconds: float | None = None  # wall time of the reading process
+    read_peak_mb: float | None = None  # its peak resident memory, where measurable
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,18 @@ from datetime import datetime
 from io import BytesIO
 
 import pypdf
-from pypdf.errors import DependencyError
+from pypdf.errors import DependencyError, LimitReachedError
 
 from pipeline.errors import (
     DamagedPdfError,
     EmptyFileError,
+    FileTooLargeError,
     NoTextError,
     NotAPdfError,
     PageRangeError,
     PasswordRequiredError,
     PipelineError,
+    TooComplexError,
     WrongPasswordError,
 )
 from pipeline.events import DocumentInfo
@@ -61,31 +63,68 @@ NO_TEXT_MESSAGE = (
 )
 PASSWORD_REQUIRED_MESSAGE = "This PDF is encrypted: enter its password."
 WRONG_PASSWORD_MESSAGE = "The password does not open this PDF: check it and try again."
+TOO_COMPLEX_MESSAGE = (
+    "This PDF is too complex to read ({why}). Try re-saving it with another program "
+    "(for example 'Print to PDF'), or select fewer pages."
+)
 CRYPTO_MISSING_MESSAGE = (
     "This PDF uses AES encryption, which needs the 'cryptography' package: "
     "install it with pip install 'pypdf[crypto]' and try again."
 )
 
 
+# --------------------------------------------------------------------------- pypdf's limits
+
+# pypdf's own limits on what a file can make it do, tightened for text extraction. Every
+# value stays far above what real documents need (tests/test_extract.py proves the text of
+# the generated normal corpus does not change), and below what lets one small hostile file
+# cost seconds of CPU or hundreds of MB: content streams are text and operators, never
+# tens of MB; a page draws at most a few hundred forms; page trees are a few levels deep.
+PYPDF_LIMITS = {
+    "zlib_maximum_output_length": 30_000_000,  # pypdf default 75 MB
+    "lzw_maximum_output_length": 30_000_000,
+    "run_length_maximum_output_length": 30_000_000,
+    "brotli_maximum_output_length": 30_000_000,
+    "array_based_stream_maximum_output_length": 30_000_000,
+    "stream_decoding_work_maximum_length": 100_000_000,  # default 300 MB
+    "stream_filters_maximum_length": 8,  # default 16; real files use one or two
+    "stream_parsing_work_maximum_count": 1_000_000,  # default 2,000,000 operands+operators
+    "xform_maximum_invocations_per_extraction": 1_000,  # default 5,000 forms per page
+    "page_tree_maximum_depth": 50,  # default 100
+}
+
+
+def apply_pypdf_limits() -> None:
+    """Make PYPDF_LIMITS pypdf's configuration for the current context (the reading process)."""
+    pypdf.overwrite_configuration(**PYPDF_LIMITS)
+
+
 # --------------------------------------------------------------------------- bytes
 
 
-def read_source(source: str | os.PathLike | bytes | bytearray | memoryview) -> bytes:
+def read_source(
+    source: str | os.PathLike | bytes | bytearray | memoryview, max_mb: float | None = None
+) -> bytes:
     """The bytes of a path, of bytes-like data, or of a binary file object.
 
     Only the path's existence matters here, never its name: whether it is a PDF is
-    decided from the bytes (see sniff()).
+    decided from the bytes (see sniff()). Over `max_mb` megabytes (10^6 bytes, as
+    upload limits count them) is FileTooLargeError, checked before a file is read.
     """
+    limit = None if max_mb is None else int(max_mb * 1_000_000)
     if isinstance(source, (bytes, bytearray, memoryview)):
+        _check_size(len(source), limit)
         return bytes(source)
     if hasattr(source, "read"):  # an open binary file (e.g. an upload's temp file)
-        data = source.read()
+        data = source.read() if limit is None else source.read(limit + 1)
         if isinstance(data, str):
             raise TypeError("read_source needs a binary file object, got a text one")
+        _check_size(len(data), limit)
         return bytes(data)
     path = os.fspath(source)
     try:
         with open(path, "rb") as fh:
+            _check_size(os.fstat(fh.fileno()).st_size, limit)
             return fh.read()
     except FileNotFoundError as exc:
         raise PipelineError(f"File not found: {path}. Check the path and try again.") from exc
@@ -93,6 +132,15 @@ def read_source(source: str | os.PathLike | bytes | bytearray | memoryview) -> b
         raise PipelineError(f"{path} is a folder, not a file: give the path of a PDF.") from exc
     except PermissionError as exc:
         raise PipelineError(f"Cannot read {path}: permission denied.") from exc
+
+
+def _check_size(size: int, limit: int | None) -> None:
+    if limit is not None and size > limit:
+        raise FileTooLargeError(
+            f"This file is {size / 1_000_000:,.1f} MB, over the {limit / 1_000_000:g} MB file size limit. "
+            "Select fewer pages in another program and save them as a smaller PDF, or raise the "
+            "limit (max_file_mb; --max-file-mb on the command line, --max-file-size for the web app)."
+        )
 
 
 # Magic numbers for files people upload by mistake. Cheap to check and makes the
@@ -189,7 +237,7 @@ def open_pdf(data: bytes, password: str | None = None) -> pypdf.PdfReader:
         # pypdf tries the empty password while constructing the reader.
         raise PipelineError(CRYPTO_MISSING_MESSAGE) from exc
     except Exception as exc:  # pypdf raises many types on broken files; see module doc
-        raise DamagedPdfError(DAMAGED_MESSAGE) from exc
+        raise structure_error(exc) from exc
 
     if _is_encrypted(reader):
         _decrypt(reader, password)
@@ -201,12 +249,47 @@ def open_pdf(data: bytes, password: str | None = None) -> pypdf.PdfReader:
     except DependencyError as exc:
         raise PipelineError(CRYPTO_MISSING_MESSAGE) from exc
     except Exception as exc:
-        raise DamagedPdfError(DAMAGED_MESSAGE) from exc
+        raise structure_error(exc) from exc
     if page_count == 0:
         raise DamagedPdfError(
             "This PDF has no pages. Try re-saving or re-exporting it, then upload it again."
         )
     return reader
+
+
+def structure_error(exc: BaseException) -> PipelineError:
+    """The user's error for an exception pypdf raised while reading the file's structure."""
+    why = _limit_reason(exc)
+    if why is None:
+        return DamagedPdfError(DAMAGED_MESSAGE)
+    if why.startswith("damaged: "):
+        return DamagedPdfError(f"This PDF is damaged ({why.removeprefix('damaged: ')}) and cannot be read. "
+                               "Try re-saving or re-exporting it, then upload it again.")
+    return TooComplexError(TOO_COMPLEX_MESSAGE.format(why=why))
+
+
+def _limit_reason(exc: BaseException) -> str | None:
+    """Why an exception means the file is too complex (or loops), in a few words; None otherwise."""
+    if isinstance(exc, RecursionError):
+        return "its structure is nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "it needs more memory than the reading limit allows"
+    if isinstance(exc, LimitReachedError):
+        text = str(exc).lower()
+        if "cycle" in text or "loop" in text or "self reference" in text:
+            return "damaged: its page tree refers back to itself"
+        if "depth" in text:
+            return "its page tree is nested too deeply"
+        if "filter" in text:
+            return "a stream has too many stacked filters"
+        if any(word in text for word in ("declared", "length", "output", "decod", "decompress", "too large")):
+            return "a stream decompresses to more data than a page of text can need"
+        if "parsing" in text or "budget" in text:
+            return "a page has too many drawing operations"
+        if "xobject" in text or "form" in text or "invocation" in text:
+            return "a page draws too many nested forms"
+        return "it exceeds a safety limit of the PDF reader: " + " ".join(str(exc).split())[:120]
+    return None
 
 
 def _is_encrypted(reader: pypdf.PdfReader) -> bool:
@@ -439,12 +522,16 @@ def iter_pages(
 
     total = 0
     failed = 0
+    too_complex: list[str] = []  # why pages failed on a limit rather than on damage
     any_text = False
     for number in pages:
         try:
             text = reader.pages[number - 1].extract_text()
         except Exception as exc:  # one bad page must not cost the others; see module doc
             failed += 1
+            why = _limit_reason(exc)
+            if why is not None and not why.startswith("damaged: "):
+                too_complex.append(why)
             yield PageText(page=number, text="", error=_describe(exc))
             continue
         if max_chars is not None and total + len(text) > max_chars:
@@ -457,6 +544,8 @@ def iter_pages(
         yield PageText(page=number, text=text)
 
     if not any_text:
+        if failed == len(pages) and too_complex:
+            raise TooComplexError(TOO_COMPLEX_MESSAGE.format(why=too_complex[0]))
         if failed == len(pages):
             raise DamagedPdfError(
                 f"No page could be read ({_pages(failed)} failed): " + DAMAGED_MESSAGE
@@ -481,10 +570,9 @@ def _cut(text: str, room: int, nothing_kept: bool) -> str:
 
 def _describe(exc: BaseException) -> str:
     """A one-line account of why a page failed, for the progress display."""
-    if isinstance(exc, RecursionError):
-        return "RecursionError: the page's content is nested too deeply to read"
-    if isinstance(exc, MemoryError):
-        return "MemoryError: the page's content is too large to read"
+    why = _limit_reason(exc)
+    if why is not None:
+        return f"too complex to read: {why}"
     message = " ".join(str(exc).split())
     if len(message) > 160:
         message = message[:159] + "\u2026"

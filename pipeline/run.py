@@ -21,12 +21,13 @@ import time
 from collections.abc import Iterator
 
 from pipeline import chunk as chunking
-from pipeline import extract, normalize
+from pipeline import extract, normalize, sandbox
 from pipeline.events import (
     Chunk,
     ChunkDone,
     ChunkPlan,
     ChunkProgress,
+    DocumentInfo,
     Event,
     PageRead,
     RunFinished,
@@ -53,29 +54,45 @@ def run(
     stop = stop or threading.Event()
     started = time.perf_counter()
 
-    data = extract.read_source(source)
-    reader = extract.open_pdf(data, settings.password)
-    info = extract.read_info(reader, len(data))
-    yield info
-
-    selected = extract.parse_page_range(settings.pages, info.page_count)
+    data = extract.read_source(source, settings.max_file_mb)
     pages: list[extract.PageText] = []
-    interrupted = False  # stopped before every selected page was read
-    for position, page in enumerate(extract.iter_pages(reader, selected, settings.max_chars), 1):
-        pages.append(page)
-        yield PageRead(
-            page=page.page,
-            position=position,
-            selected=len(selected),
-            chars=len(page.text),
-            error=page.error,
-            budget_reached=page.budget_reached,
-        )
-        if stop.is_set() and position < len(selected):
-            interrupted = True
-            break
+    notes: list[str] = []
+    stats: list[sandbox.ReadStats] = []
+    selection: sandbox.Selection | None = None
+    # Reading happens in a child process with time and memory limits (pipeline.sandbox);
+    # closing `reading` kills it, so a run closed while reading leaves no work behind.
+    reading = sandbox.read_pdf(data, settings, stop, stats)
+    try:
+        for item in reading:
+            if isinstance(item, DocumentInfo):
+                yield item
+            elif isinstance(item, sandbox.Selection):
+                selection = item
+                if item.requested > len(item.pages):
+                    notes.append(page_limit_note(item, settings))
+            elif isinstance(item, sandbox.ReadLimit):
+                notes.append(item.message)
+            else:
+                pages.append(item)
+                yield PageRead(
+                    page=item.page,
+                    position=len(pages),
+                    selected=len(selection.pages),
+                    chars=len(item.text),
+                    error=item.error,
+                    budget_reached=item.budget_reached,
+                )
+                if item.budget_reached:
+                    notes.append(budget_note(item.page, settings))
+                if stop.is_set():
+                    break
+    finally:
+        reading.close()
+    # Stopped while reading (between pages, or inside one: the child was killed).
+    unread = selection is None or (len(pages) < len(selection.pages) and not any(p.budget_reached for p in pages))
+    interrupted = stop.is_set() and unread
 
-    plan = plan_chunks(pages, settings)
+    plan = plan_chunks(pages, settings, notes, stats[0] if stats else None)
     yield plan
 
     writer = ResultWriter(output_path, report_path)
@@ -102,7 +119,28 @@ def run(
     yield summary
 
 
-def plan_chunks(pages: list[extract.PageText], settings: Settings) -> ChunkPlan:
+def page_limit_note(selection: sandbox.Selection, settings: Settings) -> str:
+    return (
+        f"Only the first {len(selection.pages):,} of the {selection.requested:,} selected pages are read "
+        f"(page limit: {settings.max_pages:,}). Select a page range to read others, or raise the limit "
+        "(max_pages; --max-pages on the command line, 'max pages' in the web app's settings)."
+    )
+
+
+def budget_note(page: int, settings: Settings) -> str:
+    return (
+        f"The character budget of {settings.max_chars:,} characters was reached on page {page}: later pages "
+        "are not read. Raise it (max_chars; --max-chars on the command line, 'max chars' in the web app's "
+        "settings) or select a page range."
+    )
+
+
+def plan_chunks(
+    pages: list[extract.PageText],
+    settings: Settings,
+    notes: list[str] | tuple[str, ...] = (),
+    stats: sandbox.ReadStats | None = None,
+) -> ChunkPlan:
     """Normalize the pages' text and cut it into chunks that know their pages."""
     with_text = [(p.page, p.text) for p in pages if p.text.strip()]
     normalized = normalize.normalize_document(with_text)
@@ -146,6 +184,9 @@ def plan_chunks(pages: list[extract.PageText], settings: Settings) -> ChunkPlan:
         failed_pages=tuple(p.page for p in pages if p.error),
         budget_stopped_at=budget_page,
         raw_text="\n".join(p.text for p in pages if p.text),
+        notes=tuple(notes),
+        read_seconds=stats.seconds if stats else None,
+        read_peak_mb=stats.peak_mb if stats else None,
     )
 
 

@@ -20,6 +20,10 @@ class Settings:
     password: str | None = None  # tried after the empty password; None = empty only
     pages: str | None = None  # page range such as "1-3,5,10-"; None = all pages
     max_chars: int = 100_000  # notebook's character budget, cut at a word boundary
+    max_pages: int = 500  # pages read at most (the first ones of the selection)
+    max_file_mb: float = 50  # files larger than this are refused before reading
+    read_timeout: float = 12.0  # seconds the reading child process may take, opening included
+    read_memory_mb: int = 1024  # address space of the reading child process
 
     # --- chunking ---
     chunk_size: int = 1000  # target characters per chunk (notebook's CHUNK_SIZE)

@@ -612,6 +612,30 @@ def with_metadata(pdf: bytes, metadata: dict[str, str]) -> bytes:
     return out.getvalue()
 
 
+def with_unreadable_page(pdf: bytes, page: int) -> bytes:
+    """The same PDF with page `page` (1-based) made unreadable: its content stream stacks
+    twelve filters, past the reader's limit, so extracting that page raises while the file
+    and its other pages stay fine."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
+
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
+    stream = DecodedStreamObject()
+    stream[NameObject("/Filter")] = ArrayObject([NameObject("/ASCIIHexDecode")] * 12)
+    stream.set_data(_hex_nested(b"BT /F1 12 Tf 72 720 Td (unreadable) Tj ET", 12))
+    writer.pages[page - 1][NameObject("/Contents")] = writer._add_object(stream)
+    out = BytesIO()
+    with _seeded_pypdf_randomness(0):
+        writer.write(out)
+    return out.getvalue()
+
+
+def _hex_nested(data: bytes, times: int) -> bytes:
+    for _ in range(times):
+        data = data.hex().encode() + b">"
+    return data
+
+
 ALGORITHMS = ("RC4-40", "RC4-128", "AES-128", "AES-256")
 
 

@@ -424,14 +424,14 @@ def test_budget_on_a_long_document_keeps_all_but_the_last_words(paper12):
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("error", "described"),
     [
-        LimitReachedError("Limit reached: decompressed content too large"),
-        RecursionError("maximum recursion depth exceeded"),
-        KeyError("/Resources"),
+        (LimitReachedError("Limit reached: decompressed content too large"), "too complex to read: a stream decompresses"),
+        (RecursionError("maximum recursion depth exceeded"), "too complex to read: its structure is nested too deeply"),
+        (KeyError("/Resources"), "KeyError"),
     ],
 )
-def test_a_failing_page_is_recorded_and_the_rest_continue(error):
+def test_a_failing_page_is_recorded_and_the_rest_continue(error, described):
     reader = open_pdf(simple_pdf(THREE_PAGES))
 
     def boom(*args, **kwargs):
@@ -440,7 +440,7 @@ def test_a_failing_page_is_recorded_and_the_rest_continue(error):
     reader.pages[1].extract_text = boom
     got = list(iter_pages(reader, [1, 2, 3]))
     assert [p.page for p in got] == [1, 2, 3]
-    assert got[1].text == "" and type(error).__name__ in got[1].error
+    assert got[1].text == "" and got[1].error.startswith(described)
     assert got[0].error is None and got[2].text.strip() == THREE_PAGES[2]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -339,18 +338,6 @@ def test_default_thresholds_are_ordered():
 def test_check_is_deterministic():
     output = sentences(PROSE)[0] + " " + FILLER
     assert len({guard.check(PROSE, output) for _ in range(5)}) == 1
-
-
-def test_check_is_fast():
-    source = (PROSE + " ") * 2
-    output = source.replace("sometimes", "occasionally")
-    assert 900 < len(source) < 1100
-    guard.check(source, output)
-    started = time.perf_counter()
-    for _ in range(50):
-        guard.check(source, output)
-    per_call = (time.perf_counter() - started) / 50
-    assert per_call < 0.005, f"{per_call * 1000:.2f} ms per 1,000-character chunk"
 
 
 # --- policies ---------------------------------------------------------------------------------

@@ -1,0 +1,320 @@
+"""Read a PDF in a child process with a wall-time limit and a memory limit.
+
+    for item in read_pdf(data, settings, stop):
+        DocumentInfo  once, when the file is open
+        Selection     once: the pages that will be read (after the page range and page limit)
+        PageText      per page, as each is read
+        ReadLimit     at most once, last: a limit (time, memory, a crash) ended the reading early
+
+A small PDF can keep pypdf busy for minutes or make it allocate gigabytes (a page of a
+million text operators, a stream that inflates to 1 GB, forms that draw each other). Run in
+the server's process, such a file would stall every visitor; here it only costs its own
+child, which is killed when the time limit passes, when `stop` is set, or when the consumer
+closes the generator (a closed tab, Stop). Pages read before that are kept: the caller gets
+them, then a ReadLimit that says why the rest is missing. When no page with text was read,
+the limit is a TooComplexError instead.
+
+The child runs `python -m pipeline.sandbox`: it reads one JSON line of options and then the
+PDF's bytes on stdin, applies the memory limit (RLIMIT_AS, where the OS has it) and pypdf's
+tightened limits, runs pipeline.extract, and writes one JSON line per result on stdout.
+Errors the user can fix come back as the same PipelineError subclass; anything else in the
+child is a bug and comes back as RuntimeError with the child's traceback.
+
+What it does not do: no normalization, no chunking, no retries. The parent never parses
+the PDF itself, so nothing in the file can reach the server's process except text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pipeline import errors
+from pipeline.events import DocumentInfo
+from pipeline.extract import PageText
+from pipeline.settings import Settings
+
+_ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the pipeline package
+_POLL = 0.1  # seconds between checks of the stop event, the clock and the child's memory
+
+
+@dataclass(frozen=True)
+class Selection:
+    pages: tuple[int, ...]  # 1-based page numbers that will be read, in order
+    requested: int  # pages the page range selected, before the page limit
+
+
+@dataclass(frozen=True)
+class ReadLimit:
+    kind: str  # "time", "memory" or "crash"
+    page: int | None  # the page being read when the limit hit (None: before the first page)
+    message: str  # what happened and how to change the limit, for the user
+
+
+@dataclass(frozen=True)
+class ReadStats:
+    seconds: float  # wall time of the child, start-up included
+    peak_mb: float | None  # the child's peak resident memory (None where it cannot be measured)
+
+
+def read_pdf(
+    data: bytes, settings: Settings, stop: threading.Event | None = None, stats: list | None = None
+) -> Iterator[DocumentInfo | Selection | PageText | ReadLimit]:
+    """Read `data` in a child process; see the module docstring for what is yielded.
+
+    `stats`, when given, gets one ReadStats appended when the child has ended.
+    """
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    deadline = started + settings.read_timeout
+    child = _Child(settings)
+    peak: float | None = None
+    current: int | None = None  # the page the child is reading
+    pending: list[int] = []  # pages selected and not yet read
+    kept_text = False  # a page with text came back
+    try:
+        child.send(data, settings)
+        while True:
+            message = child.next(timeout=_POLL)
+            peak = max(filter(None, (peak, child.peak_mb())), default=None)
+            if message is _Child.WAITING:
+                if stop.is_set():
+                    return
+                if time.monotonic() < deadline:
+                    continue
+                yield _limit_or_raise(
+                    "time",
+                    current,
+                    kept_text,
+                    f"it took longer than the {settings.read_timeout:g} s time limit",
+                    f"Reading stopped at page {current} after the {settings.read_timeout:g} s time limit: "
+                    "that page is too complex to read in time",
+                    "raise the limit with read_timeout (--read-timeout)",
+                )
+                return
+            if message is None:  # the child ended without saying why: killed for memory, or crashed
+                yield _limit_or_raise(
+                    child.exit_kind(),
+                    current,
+                    kept_text,
+                    child.exit_reason(settings),
+                    f"Reading stopped at page {current}: {child.exit_reason(settings)}",
+                    "raise the limit with read_memory_mb (--read-memory-mb)",
+                )
+                return
+            kind = message.pop("kind")
+            if kind == "info":
+                yield DocumentInfo(**message)
+            elif kind == "selection":
+                pending = list(message["pages"])
+                current = pending[0] if pending else None
+                yield Selection(pages=tuple(message["pages"]), requested=message["requested"])
+            elif kind == "page":
+                page = PageText(**message)
+                kept_text = kept_text or bool(page.text.strip())
+                if page.page in pending:
+                    pending = pending[pending.index(page.page) + 1 :]
+                current = pending[0] if pending else None
+                yield page
+            elif kind == "error":
+                raise getattr(errors, message["type"], errors.PipelineError)(message["message"])
+            elif kind == "bug":
+                raise RuntimeError("reading the PDF failed in the reading process:\n" + message["traceback"])
+            elif kind == "end":
+                peak = max(filter(None, (peak, message.get("peak_mb"))), default=None)
+                return
+    finally:
+        child.close()
+        if stats is not None:
+            stats.append(ReadStats(seconds=time.monotonic() - started, peak_mb=peak))
+
+
+def _limit_or_raise(kind, page, kept_text, why, partial, how) -> ReadLimit:
+    """A ReadLimit when text was kept; otherwise there is no result at all: TooComplexError."""
+    if not kept_text:
+        raise errors.TooComplexError(
+            f"This PDF is too complex to read: {why}. Try re-saving it with another program "
+            f"(for example 'Print to PDF'), select fewer pages, or {how}."
+        )
+    if page is None:  # every selected page was read; the child died finishing up
+        return ReadLimit(kind, None, f"Reading ended early: {why}. Every selected page was read.")
+    return ReadLimit(kind, page, f"{partial}. The pages before it are kept; to read the rest, {how}.")
+
+
+class _Child:
+    """The reading process, seen from the parent: send the job, take its messages, kill it."""
+
+    WAITING = object()
+
+    def __init__(self, settings: Settings):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+        self.memory_mb = settings.read_memory_mb
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.sandbox"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=str(_ROOT),
+        )
+        self.messages: queue.Queue = queue.Queue()
+        self.stderr_tail = b""
+        threading.Thread(target=self._read_stdout, daemon=True, name="pdf-cleaner-read-out").start()
+        threading.Thread(target=self._read_stderr, daemon=True, name="pdf-cleaner-read-err").start()
+
+    def send(self, data: bytes, settings: Settings) -> None:
+        options = {
+            "password": settings.password,
+            "pages": settings.pages,
+            "max_chars": settings.max_chars,
+            "max_pages": settings.max_pages,
+            "memory_mb": settings.read_memory_mb,
+        }
+        try:
+            self.process.stdin.write(json.dumps(options).encode() + b"\n")
+            self.process.stdin.write(data)
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # the child died at once; its exit is reported through next()
+
+    def next(self, timeout: float):
+        """The next message (a dict), WAITING when none came in time, None at the end of output."""
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            return self.WAITING
+
+    def _read_stdout(self) -> None:
+        for line in self.process.stdout:
+            try:
+                self.messages.put(json.loads(line))
+            except ValueError:  # a line cut by the child's death
+                break
+        self.messages.put(None)
+
+    def _read_stderr(self) -> None:
+        # Drained so that a chatty child cannot block on a full pipe; the tail explains crashes.
+        for line in self.process.stderr:
+            self.stderr_tail = (self.stderr_tail + line)[-4000:]
+
+    def peak_mb(self) -> float | None:
+        """The child's peak resident memory so far, from /proc (Linux); None elsewhere or after its end."""
+        try:
+            with open(f"/proc/{self.process.pid}/status", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
+    def exit_kind(self) -> str:
+        self._wait()
+        return "memory" if self._out_of_memory() else "crash"
+
+    def exit_reason(self, settings: Settings) -> str:
+        self._wait()
+        if self._out_of_memory():
+            return f"it needs more than the {settings.read_memory_mb:,} MB memory limit"
+        return f"the PDF reader crashed on it (exit status {self.process.returncode})"
+
+    def _out_of_memory(self) -> bool:
+        # Killed by the kernel (SIGKILL) or by a MemoryError past what Python could report.
+        return self.process.returncode in (-9, 137) or b"MemoryError" in self.stderr_tail
+
+    def _wait(self) -> None:
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.close()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+
+# --------------------------------------------------------------------------- the child
+
+
+def _child_main() -> int:
+    """Entry point of the reading process: options and PDF on stdin, JSON lines on stdout."""
+    import logging
+    import traceback
+    import warnings
+
+    out = sys.stdout
+
+    def send(kind: str, **fields) -> None:
+        out.write(json.dumps({"kind": kind, **fields}) + "\n")
+        out.flush()
+
+    options = json.loads(sys.stdin.buffer.readline())
+    _limit_memory(options["memory_mb"])
+    data = sys.stdin.buffer.read()
+    # pypdf reports recoverable damage as log warnings; the parent hears of pages through
+    # their errors, and stderr is only read for the reason of a crash.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore")
+
+    from pipeline import extract
+
+    extract.apply_pypdf_limits()
+    try:
+        reader = extract.open_pdf(data, options["password"])
+        info = extract.read_info(reader, len(data))
+        send("info", **asdict(info))
+        selected = extract.parse_page_range(options["pages"], info.page_count)
+        pages = selected[: options["max_pages"]]
+        send("selection", pages=pages, requested=len(selected))
+        del data  # the reader keeps its own copy
+        for page in extract.iter_pages(reader, pages, options["max_chars"]):
+            send("page", **asdict(page))
+    except errors.PipelineError as exc:
+        send("error", type=type(exc).__name__, message=str(exc))
+    except MemoryError:
+        # Outside a page (which reports its own): while opening or reading the structure.
+        send("error", type="TooComplexError", message=extract.structure_error(MemoryError()).args[0])
+    except Exception:  # a bug: the parent raises it with this traceback
+        send("bug", traceback=traceback.format_exc())
+    send("end", peak_mb=_peak_mb())
+    return 0
+
+
+def _limit_memory(megabytes: int) -> None:
+    try:
+        import resource
+    except ImportError:  # Windows: no limit; the time limit still holds
+        return
+    limit = int(megabytes) * 1024 * 1024
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ValueError, OSError):  # macOS refuses RLIMIT_AS; the time limit still holds
+        pass
+
+
+def _peak_mb() -> float | None:
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())
