@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pages", help='page range such as "1-3,5,10-" (default: all)')
     parser.add_argument("--max-chars", type=int, default=defaults.max_chars, help="character budget (default: %(default)s)")
     parser.add_argument("--password", help="password of an encrypted PDF")
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--max-pages", type=int, default=defaults.max_pages, help="read at most this many pages (default: %(default)s)")
+    limits.add_argument("--max-file-mb", type=float, default=defaults.max_file_mb, help="refuse larger files (default: %(default)s MB)")
+    limits.add_argument("--read-timeout", type=float, default=defaults.read_timeout,
+                        help="seconds reading the PDF may take; pages read by then are kept (default: %(default)s)")
+    limits.add_argument("--read-memory-mb", type=int, default=defaults.read_memory_mb,
+                        help="memory the reading process may use (default: %(default)s MB)")
     parser.add_argument("--chunk-size", type=int, default=defaults.chunk_size, help="target characters per chunk (default: %(default)s)")
     parser.add_argument("--chunk-tokens", type=int, help="also cap each chunk at this many tokens of the model's tokenizer")
     parser.add_argument("--no-llm", action="store_true", help="rules only: extract and normalize, no model")
@@ -62,9 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Check option values a user can get wrong, then build Settings."""
-    for name in ("max_chars", "chunk_size", "max_new_tokens"):
+    for name in ("max_chars", "chunk_size", "max_new_tokens", "max_pages"):
         if getattr(args, name) < 1:
             raise PipelineError(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("max_file_mb", "read_timeout"):
+        if not getattr(args, name) > 0:
+            raise PipelineError(f"--{name.replace('_', '-')} must be more than 0")
+    if args.read_memory_mb < 256:
+        raise PipelineError("--read-memory-mb must be at least 256: the reading process needs that much to start")
     if args.chunk_tokens is not None and args.chunk_tokens < 1:
         raise PipelineError("--chunk-tokens must be at least 1")
     if args.batch_size is not None and args.batch_size < 1:
@@ -83,6 +95,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         password=args.password,
         pages=args.pages,
         max_chars=args.max_chars,
+        max_pages=args.max_pages,
+        max_file_mb=args.max_file_mb,
+        read_timeout=args.read_timeout,
+        read_memory_mb=args.read_memory_mb,
         chunk_size=args.chunk_size,
         chunk_tokens=args.chunk_tokens,
         use_llm=not args.no_llm,
@@ -144,15 +160,11 @@ def consume(source: Path, settings: Settings, output: Path | None, report: str |
                 pages_bar.update(1)
                 if event.error:
                     tqdm.write(f"warning: page {event.page} skipped: {event.error}", file=sys.stderr)
-                if event.budget_reached:
-                    tqdm.write(
-                        f"character budget of {settings.max_chars:,} reached on page {event.page}: "
-                        "later pages not read (raise it with --max-chars)",
-                        file=sys.stderr,
-                    )
             elif isinstance(event, ChunkPlan):
                 if pages_bar is not None:
                     pages_bar.close()
+                for note in event.notes:  # a limit cut the reading: say which, and how to raise it
+                    print(f"warning: {note}", file=sys.stderr)
                 print(
                     f"read {event.raw_chars:,} characters from {len(event.pages_read)} pages; "
                     f"{event.normalized_chars:,} after clean-up; {len(event.chunks)} chunks",

@@ -115,6 +115,7 @@ class RunFinished:
     seconds: float
     output_path: str | None = None
     report_path: str | None = None
+    notes: tuple[str, ...] = ()  # the plan's limit notes: the text covers less than the selection
 
 
 Event = DocumentInfo | PageRead | ChunkPlan | ChunkProgress | ChunkDone | RunFinished

@@ -64,7 +64,7 @@ NO_TEXT_MESSAGE = (
 PASSWORD_REQUIRED_MESSAGE = "This PDF is encrypted: enter its password."
 WRONG_PASSWORD_MESSAGE = "The password does not open this PDF: check it and try again."
 TOO_COMPLEX_MESSAGE = (
-    "This PDF is too complex to read ({why}). Try re-saving it with another program "
+    "This PDF is too complex to read: {why}. Try re-saving it with another program "
     "(for example 'Print to PDF'), or select fewer pages."
 )
 CRYPTO_MISSING_MESSAGE = (
@@ -88,7 +88,7 @@ PYPDF_LIMITS = {
     "array_based_stream_maximum_output_length": 30_000_000,
     "stream_decoding_work_maximum_length": 100_000_000,  # default 300 MB
     "stream_filters_maximum_length": 8,  # default 16; real files use one or two
-    "stream_parsing_work_maximum_count": 1_000_000,  # default 2,000,000 operands+operators
+    "stream_parsing_work_maximum_count": 500_000,  # default 2,000,000 operands+operators per stream
     "xform_maximum_invocations_per_extraction": 1_000,  # default 5,000 forms per page
     "page_tree_maximum_depth": 50,  # default 100
 }
@@ -273,7 +273,7 @@ def _limit_reason(exc: BaseException) -> str | None:
     if isinstance(exc, RecursionError):
         return "its structure is nested too deeply"
     if isinstance(exc, MemoryError):
-        return "it needs more memory than the reading limit allows"
+        return "it needs more memory than the reading limit allows; raise read_memory_mb (--read-memory-mb)"
     if isinstance(exc, LimitReachedError):
         text = str(exc).lower()
         if "cycle" in text or "loop" in text or "self reference" in text:

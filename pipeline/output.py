@@ -95,6 +95,7 @@ class ResultWriter:
                         "chunks_total": summary.chunks_total,
                         "partial": summary.stopped or summary.chunks_done < summary.chunks_total,
                         "seconds": round(summary.seconds, 3),
+                        "notes": list(summary.notes),
                     }
                 )
                 + "\n"

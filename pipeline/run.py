@@ -114,6 +114,7 @@ def run(
             seconds=time.perf_counter() - started,
             output_path=str(output_path) if output_path else None,
             report_path=str(report_path) if report_path else None,
+            notes=plan.notes,
         )
         writer.finish(summary)
     yield summary

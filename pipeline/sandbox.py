@@ -207,15 +207,8 @@ class _Child:
             self.stderr_tail = (self.stderr_tail + line)[-4000:]
 
     def peak_mb(self) -> float | None:
-        """The child's peak resident memory so far, from /proc (Linux); None elsewhere or after its end."""
-        try:
-            with open(f"/proc/{self.process.pid}/status", encoding="ascii") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except (OSError, ValueError, IndexError):
-            pass
-        return None
+        """The child's peak resident memory so far (None where /proc is missing, or after its end)."""
+        return _peak_mb(self.process.pid)
 
     def exit_kind(self) -> str:
         self._wait()
@@ -307,13 +300,20 @@ def _limit_memory(megabytes: int) -> None:
         pass
 
 
-def _peak_mb() -> float | None:
+def _peak_mb(pid: int | str = "self") -> float | None:
+    """Peak resident memory of a process, from /proc (Linux); None elsewhere.
+
+    Not getrusage's ru_maxrss: Linux carries it over from the parent across fork and exec,
+    so a small child of a large server would report the server's peak.
+    """
     try:
-        import resource
-    except ImportError:
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 if __name__ == "__main__":

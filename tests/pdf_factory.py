@@ -630,6 +630,46 @@ def with_unreadable_page(pdf: bytes, page: int) -> bytes:
     return out.getvalue()
 
 
+def with_slow_page(pdf: bytes, page: int, operators: int = 240_000) -> bytes:
+    """The same PDF with page `page` (1-based) replaced by one that is slow to read but
+    within the reader's limits: `operators` text-showing operators (about 240,000 take
+    the reader several seconds)."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
+    stream = DecodedStreamObject()
+    stream.set_data(b"BT /F1 12 Tf 72 720 Td " + b"(ab) Tj " * operators + b"ET")
+    writer.pages[page - 1][NameObject("/Contents")] = writer._add_object(stream)
+    out = BytesIO()
+    with _seeded_pypdf_randomness(0):
+        writer.write(out)
+    return out.getvalue()
+
+
+def with_big_page(pdf: bytes, page: int, megabytes: int = 29) -> bytes:
+    """The same PDF with page `page` (1-based) showing the word "big" and then `megabytes`
+    MB of spaces, compressed to a few kB: cheap to store, costly to hold in memory."""
+    import zlib
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, StreamObject
+
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
+    stream = StreamObject()
+    packer = zlib.compressobj(9)
+    spaces = b" " * 1_000_000
+    parts = [packer.compress(b"BT /F1 12 Tf 72 720 Td (big) Tj ET")]
+    parts += [packer.compress(spaces) for _ in range(megabytes)]
+    stream._data = b"".join(parts) + packer.flush()
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    writer.pages[page - 1][NameObject("/Contents")] = writer._add_object(stream)
+    out = BytesIO()
+    with _seeded_pypdf_randomness(0):
+        writer.write(out)
+    return out.getvalue()
+
+
 def _hex_nested(data: bytes, times: int) -> bytes:
     for _ in range(times):
         data = data.hex().encode() + b">"

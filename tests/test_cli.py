@@ -67,7 +67,7 @@ def test_default_budget_is_the_notebooks(paper40, tmp_path):
     _, path = paper40
     result = cli(str(path), "-o", str(tmp_path / "out.txt"), "--no-llm")
     assert result.returncode == 0, result.stderr
-    assert "character budget of 100,000 reached on page" in result.stderr
+    assert "warning: The character budget of 100,000 characters was reached on page" in result.stderr
 
 
 def test_default_output_name_and_stdout(tmp_path):
@@ -85,7 +85,7 @@ def test_page_range_and_character_budget(paper40, tmp_path):
     _, path = paper40
     result = cli(str(path), "--no-llm", "-o", "-", "--pages", "2-3", "--max-chars", "2500")
     assert result.returncode == 0, result.stderr
-    assert "character budget of 2,500 reached on page" in result.stderr
+    assert "warning: The character budget of 2,500 characters was reached on page" in result.stderr
     assert 1000 < len(result.stdout) <= 2600
 
 
@@ -159,3 +159,25 @@ def test_two_page_paper_cleaned_by_the_bundled_model(tmp_path):
     text = out.read_text(encoding="utf-8")
     positions = [text.find(line["output"].strip()[:40]) for line in chunks]
     assert all(p >= 0 for p in positions) and positions == sorted(positions)
+
+
+def test_page_limit_is_named_with_how_to_raise_it(tmp_path):
+    from tests.pdf_factory import simple_pdf
+
+    pdf = tmp_path / "many.pdf"
+    words = ["apple", "birch", "cedar", "dahlia", "elder", "fennel", "ginger", "hazel", "iris", "juniper", "kale", "lemon"]
+    pdf.write_bytes(simple_pdf([f"The {word} grows well in this garden, as the notes explain." for word in words]))
+    result = cli(str(pdf), "--no-llm", "-o", str(tmp_path / "out.txt"), "--max-pages", "5")
+    assert result.returncode == 0, result.stderr
+    assert "warning: Only the first 5 of the 12 selected pages are read (page limit: 5)" in result.stderr
+    assert "--max-pages" in result.stderr
+    text = (tmp_path / "out.txt").read_text(encoding="utf-8")
+    assert "elder" in text and "fennel" not in text
+
+
+def test_file_size_limit_is_named_with_how_to_raise_it(paper40, tmp_path):
+    _, pdf = paper40
+    result = cli(str(pdf), "--no-llm", "-o", str(tmp_path / "out.txt"), "--max-file-mb", "0.01")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: This file is") and "over the 0.01 MB file size limit" in result.stderr
+    assert "--max-file-mb" in result.stderr and not (tmp_path / "out.txt").exists()

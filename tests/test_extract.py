@@ -604,3 +604,41 @@ def test_extraction_of_the_paper_end_to_end(paper12):
     pages = list(iter_pages(reader, parse_page_range("2-4", read_info(reader, len(data)).page_count)))
     assert [p.page for p in pages] == [2, 3, 4]
     assert all(p.text.startswith(paper12.header) for p in pages)
+
+
+# --- pypdf's tightened limits ------------------------------------------------------------------
+
+
+def _normal_corpus() -> dict[str, bytes]:
+    """Every kind of normal PDF the tests generate, plus the examples shipped with the app."""
+    from pathlib import Path
+
+    from tests.pdf_factory import paper
+
+    corpus = {
+        "paper 12 pages, two columns": paper(pages=12).pdf,
+        "paper 30 pages, one column, header": paper(pages=30, columns=1, header="Running Header", seed=3).pdf,
+        "paper with stamp words and compound breaks": paper(pages=6, stamp_words=True, compound_breaks=True, seed=5).pdf,
+        "simple pages": simple_pdf(THREE_PAGES, title="Three"),
+        "AES-256 with empty user password": encrypted_pdf("AES-256", user_password=""),
+        "RC4-128 with empty user password": encrypted_pdf("RC4-128", user_password=""),
+    }
+    for path in sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.pdf")):
+        corpus[f"example {path.name}"] = path.read_bytes()
+    return corpus
+
+
+def test_tightened_pypdf_limits_do_not_change_the_text_of_normal_pdfs():
+    from pipeline.extract import PYPDF_LIMITS
+
+    for name, data in _normal_corpus().items():
+        reader = open_pdf(data)
+        pages = list(range(1, len(reader.pages) + 1))
+        default = [p.text for p in iter_pages(reader, pages, None)]
+        with pypdf.apply_configuration(**PYPDF_LIMITS) as applied:
+            assert pypdf.get_configuration() is applied and applied.stream_filters_maximum_length == 8
+            reader = open_pdf(data)
+            tightened = list(iter_pages(reader, pages, None))
+        assert all(p.error is None for p in tightened), name
+        assert [p.text for p in tightened] == default, name
+        assert sum(map(len, default)) > 100, name
