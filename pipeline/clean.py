@@ -39,6 +39,9 @@ batch).
 
 Out of memory in a batch: the batch is halved and retried (and later batches are capped at
 that size); a chunk that fails alone becomes ChunkDone(source="failed").
+Another exception in a batch: its chunks are retried one at a time; once some chunk has been
+cleaned, one that fails alone becomes ChunkDone(source="failed", error=...) and the rest go
+on. An exception before any chunk succeeded is a bug, not a bad chunk: it propagates.
 
 Not here: loading the model (pipeline.model), faithfulness checks (pipeline.guard).
 """
@@ -400,6 +403,7 @@ class _Job:
     cache_kind: str | None = None  # "static", "dynamic", or None: generate() builds its own
     prefix_cache: Any = None
     eos: set = field(default_factory=set)
+    cleaned_any: bool = False  # some batch finished: a later exception is that chunk's, not a bug
 
 
 def _cache_kind(model, device: str) -> str | None:
@@ -541,26 +545,27 @@ def _work(job: _Job) -> None:
                 positions = positions[: job.cap]
             try:
                 _run_batch(job, positions)
-            except Exception as error:  # noqa: BLE001 - only memory errors are handled
-                if not _is_oom(error):
-                    raise
-                _free_memory(job.lm.device)
+                job.cleaned_any = True
+            except Exception as error:  # noqa: BLE001 - memory errors and per-chunk failures
+                oom = _is_oom(error)
+                if not oom and not job.cleaned_any:
+                    raise  # nothing has worked yet: a bug or a broken model, not a bad chunk
+                if oom:
+                    _free_memory(job.lm.device)
                 if len(positions) > 1:
-                    half = len(positions) // 2
-                    job.cap = max(1, half)
-                    job.batches.appendleft(positions[half:])
-                    job.batches.appendleft(positions[:half])
+                    if oom:  # halve and stay smaller; other errors: find the chunk, one at a time
+                        half = len(positions) // 2
+                        job.cap = max(1, half)
+                        job.batches.appendleft(positions[half:])
+                        job.batches.appendleft(positions[:half])
+                    else:
+                        job.batches.extendleft([p] for p in reversed(positions))
                     continue
                 chunk = job.chunks[positions[0]]
-                job.out.put(
-                    ChunkDone(
-                        index=chunk.index,
-                        chunk=chunk,
-                        output=chunk.text,
-                        source="failed",
-                        error=f"out of memory while cleaning this chunk ({type(error).__name__})",
-                    )
+                why = f"out of memory while cleaning this chunk ({type(error).__name__})" if oom else (
+                    f"cleaning this chunk failed: {type(error).__name__}: {' '.join(str(error).split())[:200]}"
                 )
+                job.out.put(ChunkDone(index=chunk.index, chunk=chunk, output=chunk.text, source="failed", error=why))
     except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises
         job.out.put(_Failure(error))
     finally:

@@ -308,14 +308,26 @@ def test_a_chunk_that_fails_alone_is_reported_and_the_rest_continue():
     assert "out of memory" in done[1].error
 
 
-def test_a_bug_in_generation_surfaces_as_itself_after_finished_chunks():
+def test_a_bug_in_generation_surfaces_as_itself():
+    # Failing before any chunk was cleaned is the model's or the code's fault, not a chunk's.
     lm, _ = make(fail=lambda rows: ValueError("bug") if any("boom" in r for r in rows) else None)
-    chunks = chunks_of("fine text", "boom text")
+    chunks = chunks_of("boom text", "fine text")
     seen = []
     with pytest.raises(ValueError, match="bug"):
         for event in clean_chunks(chunks, SETTINGS.with_(batch_size=1), lm, system_prompt="x"):
             seen.append(event)
-    assert [e.index for e in seen if isinstance(e, ChunkDone)] == [0]
+    assert not [e for e in seen if isinstance(e, ChunkDone)]
+
+
+def test_an_exception_in_one_chunk_after_others_worked_fails_only_that_chunk():
+    lm, model = make(fail=lambda rows: ValueError("odd text") if any("boom" in r for r in rows) else None)
+    chunks = chunks_of("fine text", "more fine", "boom text", "last fine")
+    done = [e for e in run_all(chunks, SETTINGS.with_(batch_size=2), lm) if isinstance(e, ChunkDone)]
+    assert [(d.index, d.source) for d in done] == [(0, "llm"), (1, "llm"), (2, "failed"), (3, "llm")]
+    assert done[2].error == "cleaning this chunk failed: ValueError: odd text"
+    assert done[2].output == chunks[2].text  # the input stands in, labelled failed
+    # the failing batch was retried one chunk at a time
+    assert [len(c) for c in model.calls] == [2, 2, 1, 1]
 
 
 def test_batch_size_one_is_the_notebook_loop():
