@@ -137,6 +137,19 @@ def read_pdf(
             stats.append(ReadStats(seconds=time.monotonic() - started, peak_mb=peak))
 
 
+def read_info(data: bytes, settings: Settings) -> DocumentInfo:
+    """Only the document's metadata and page count, read in a child like the rest (which is
+    killed as soon as the metadata is in)."""
+    reading = read_pdf(data, settings)
+    try:
+        for item in reading:
+            if isinstance(item, DocumentInfo):
+                return item
+    finally:
+        reading.close()
+    raise errors.TooComplexError("This PDF is too complex to read: its metadata could not be read in time.")
+
+
 def _limit_or_raise(kind, page, kept_text, why, partial, how) -> ReadLimit:
     """A ReadLimit when text was kept; otherwise there is no result at all: TooComplexError."""
     if not kept_text:

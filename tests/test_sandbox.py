@@ -12,7 +12,7 @@ from pipeline import run
 from pipeline.errors import NotAPdfError, TooComplexError
 from pipeline.events import ChunkPlan, PageRead, RunFinished
 from pipeline.extract import PageText
-from pipeline.sandbox import ReadLimit, Selection, read_pdf
+from pipeline.sandbox import ReadLimit, Selection, read_info, read_pdf
 from pipeline.settings import Settings
 from tests.pdf_factory import simple_pdf, with_big_page, with_slow_page
 
@@ -42,6 +42,12 @@ def test_reads_pages_in_a_child_process_and_reports_its_cost():
     assert [p.text.strip() for p in pages] == TEXTS
     assert stats[0].seconds > 0 and (stats[0].peak_mb is None or 10 < stats[0].peak_mb < 1024)
     assert not readers()
+
+
+def test_read_info_stops_at_the_metadata(slow_third_page):
+    info = read_info(slow_third_page, Settings())
+    assert info.page_count == 4
+    assert not readers()  # killed before the slow page
 
 
 def test_user_errors_come_back_as_their_own_class():
