@@ -21,6 +21,8 @@ cost the others). Anything else that goes wrong is a bug and propagates as one.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -108,10 +110,10 @@ def read_source(
     """The bytes of a path, of bytes-like data, or of a binary file object.
 
     Only the path's existence matters here, never its name: whether it is a PDF is
-    decided from the bytes (see sniff()). Over `max_mb` megabytes (10^6 bytes, as
-    upload limits count them) is FileTooLargeError, checked before a file is read.
+    decided from the bytes (see sniff()). Over `max_mb` megabytes (MiB, 2^20 bytes, as the
+    web server's upload limit counts them) is FileTooLargeError, checked before a file is read.
     """
-    limit = None if max_mb is None else int(max_mb * 1_000_000)
+    limit = None if max_mb is None else int(max_mb * 1024 * 1024)
     if isinstance(source, (bytes, bytearray, memoryview)):
         _check_size(len(source), limit)
         return bytes(source)
@@ -137,7 +139,7 @@ def read_source(
 def _check_size(size: int, limit: int | None) -> None:
     if limit is not None and size > limit:
         raise FileTooLargeError(
-            f"This file is {size / 1_000_000:,.1f} MB, over the {limit / 1_000_000:g} MB file size limit. "
+            f"This file is {size / 2**20:,.1f} MB, over the {limit / 2**20:g} MB file size limit. "
             "Select fewer pages in another program and save them as a smaller PDF, or raise the "
             "limit (max_file_mb; --max-file-mb on the command line, --max-file-size for the web app)."
         )
@@ -282,13 +284,15 @@ def _limit_reason(exc: BaseException) -> str | None:
             return "its page tree is nested too deeply"
         if "filter" in text:
             return "a stream has too many stacked filters"
-        if any(word in text for word in ("declared", "length", "output", "decod", "decompress", "too large")):
+        if "declared" in text:
+            return "a stream declares a length far beyond what a PDF can hold"
+        if any(word in text for word in ("length", "output", "decod", "decompress", "too large")):
             return "a stream decompresses to more data than a page of text can need"
-        if "parsing" in text or "budget" in text:
+        if "parsing" in text or "budget" in text or "tokens" in text:
             return "a page has too many drawing operations"
         if "xobject" in text or "form" in text or "invocation" in text:
             return "a page draws too many nested forms"
-        return "it exceeds a safety limit of the PDF reader: " + " ".join(str(exc).split())[:120]
+        return "it exceeds a safety limit of the PDF reader: " + " ".join(str(exc).split())[:120].rstrip(".")
     return None
 
 
@@ -496,6 +500,35 @@ class PageText:
     text: str  # extracted text, cut at a word boundary when the budget ran out
     error: str | None = None  # why the page could not be read (its text is then "")
     budget_reached: bool = False  # the character budget stopped reading on this page
+    incomplete: str | None = None  # why the text may miss parts of the page (a reader limit)
+
+
+class _SkippedForms(logging.Handler):
+    """Notices pypdf's warning that it stopped following a page's forms (its only sign)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "form XObject invocations" in record.getMessage():
+            self.seen = True
+
+
+@contextlib.contextmanager
+def _watch_skipped_forms():
+    logger = logging.getLogger("pypdf._page")
+    handler = _SkippedForms()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False  # watched, not printed
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def iter_pages(
@@ -526,7 +559,8 @@ def iter_pages(
     any_text = False
     for number in pages:
         try:
-            text = reader.pages[number - 1].extract_text()
+            with _watch_skipped_forms() as forms:
+                text = reader.pages[number - 1].extract_text()
         except Exception as exc:  # one bad page must not cost the others; see module doc
             failed += 1
             why = _limit_reason(exc)
@@ -534,14 +568,18 @@ def iter_pages(
                 too_complex.append(why)
             yield PageText(page=number, text="", error=_describe(exc))
             continue
+        incomplete = None
+        if forms.seen:
+            limit = pypdf.get_configuration().xform_maximum_invocations_per_extraction
+            incomplete = f"the page draws more than {limit:,} forms; the text of the others is skipped"
         if max_chars is not None and total + len(text) > max_chars:
             text = _cut(text, max_chars - total, nothing_kept=total == 0)
             any_text = any_text or bool(text.strip())
-            yield PageText(page=number, text=text, budget_reached=True)
+            yield PageText(page=number, text=text, budget_reached=True, incomplete=incomplete)
             break
         total += len(text)
         any_text = any_text or bool(text.strip())
-        yield PageText(page=number, text=text)
+        yield PageText(page=number, text=text, incomplete=incomplete)
 
     if not any_text:
         if failed == len(pages) and too_complex:

@@ -472,6 +472,7 @@ def _edge_indexes(lines: list[str], depth: int, skip) -> tuple[list[int], list[i
 _HEADER_MIN_PAGES = 3
 _HEADER_SHARE = 0.4
 _HEADER_DEPTH = 3
+_HEADER_MAX_SHARE = 0.5  # of the document's characters; more is not a running header
 
 
 def _header_key(line: str) -> str | None:
@@ -491,7 +492,9 @@ def drop_running_headers(pages: list[list[str]]) -> list[list[str]]:
     counted, on at least 3 pages and at least 40% of the pages; 40% rather than half so
     that headers alternating between odd and even pages (title / authors) are caught.
     Only those edge positions are dropped: the same line in the middle of a page is body
-    text, and a line met on fewer pages is never dropped.
+    text, and a line met on fewer pages is never dropped. Nor is anything dropped when the
+    "headers" would be most of the text (a document of one-line pages, "Sheet 1: ...",
+    "Sheet 2: ..."): running headers are a small part of a real document.
     """
     if len(pages) < _HEADER_MIN_PAGES:
         return pages
@@ -514,6 +517,7 @@ def drop_running_headers(pages: list[list[str]]) -> list[list[str]]:
     if not repeated:
         return pages
     result = []
+    dropped = 0
     for lines, sides in zip(pages, edges):
         drop = {
             i
@@ -521,7 +525,10 @@ def drop_running_headers(pages: list[list[str]]) -> list[list[str]]:
             for i in indexes
             if (side, _header_key(lines[i])) in repeated
         }
+        dropped += sum(len(lines[i]) for i in drop)
         result.append([line for i, line in enumerate(lines) if i not in drop])
+    if dropped > _HEADER_MAX_SHARE * sum(len(line) for lines in pages for line in lines):
+        return pages
     return result
 
 

@@ -88,6 +88,9 @@ def run(
                     break
     finally:
         reading.close()
+    incomplete = [p for p in pages if p.incomplete]
+    if incomplete:
+        notes.append(incomplete_note(incomplete))
     # Stopped while reading (between pages, or inside one: the child was killed).
     unread = selection is None or (len(pages) < len(selection.pages) and not any(p.budget_reached for p in pages))
     interrupted = stop.is_set() and unread
@@ -126,6 +129,11 @@ def page_limit_note(selection: sandbox.Selection, settings: Settings) -> str:
         f"(page limit: {settings.max_pages:,}). Select a page range to read others, or raise the limit "
         "(max_pages; --max-pages on the command line, 'max pages' in the web app's settings)."
     )
+
+
+def incomplete_note(pages: list[extract.PageText]) -> str:
+    numbers = ", ".join(str(p.page) for p in pages[:10]) + (", ..." if len(pages) > 10 else "")
+    return f"The text of page(s) {numbers} may be incomplete: {pages[0].incomplete}."
 
 
 def budget_note(page: int, settings: Settings) -> str:

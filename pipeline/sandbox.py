@@ -95,8 +95,7 @@ def read_pdf(
                     current,
                     kept_text,
                     f"it took longer than the {settings.read_timeout:g} s time limit",
-                    f"Reading stopped at page {current} after the {settings.read_timeout:g} s time limit: "
-                    "that page is too complex to read in time",
+                    f"Reading stopped at page {current}: the {settings.read_timeout:g} s time limit was reached",
                     "raise the limit with read_timeout (--read-timeout)",
                 )
                 return

@@ -62,7 +62,7 @@ def test_time_limit_keeps_the_pages_read_before_it(slow_third_page):
     assert [p.page for p in pages] == [1, 2]
     limit = items[-1]
     assert isinstance(limit, ReadLimit) and limit.kind == "time" and limit.page == 3
-    assert "Reading stopped at page 3 after the 2 s time limit" in limit.message
+    assert "Reading stopped at page 3: the 2 s time limit was reached" in limit.message
     assert "--read-timeout" in limit.message
     assert not readers()
 
