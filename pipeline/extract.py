@@ -113,12 +113,12 @@ def read_source(
     decided from the bytes (see sniff()). Over `max_mb` megabytes (MiB, 2^20 bytes, as the
     web server's upload limit counts them) is FileTooLargeError, checked before a file is read.
     """
-    limit = None if max_mb is None else int(max_mb * 1024 * 1024)
+    limit = None if max_mb is None else (int(max_mb * 1024 * 1024), max_mb)
     if isinstance(source, (bytes, bytearray, memoryview)):
         _check_size(len(source), limit)
         return bytes(source)
     if hasattr(source, "read"):  # an open binary file (e.g. an upload's temp file)
-        data = source.read() if limit is None else source.read(limit + 1)
+        data = source.read() if limit is None else source.read(limit[0] + 1)
         if isinstance(data, str):
             raise TypeError("read_source needs a binary file object, got a text one")
         _check_size(len(data), limit)
@@ -136,10 +136,11 @@ def read_source(
         raise PipelineError(f"Cannot read {path}: permission denied.") from exc
 
 
-def _check_size(size: int, limit: int | None) -> None:
-    if limit is not None and size > limit:
+def _check_size(size: int, limit: tuple[int, float] | None) -> None:
+    """FileTooLargeError when `size` bytes are over `limit` (bytes, and the MB the user set)."""
+    if limit is not None and size > limit[0]:
         raise FileTooLargeError(
-            f"This file is {size / 2**20:,.1f} MB, over the {limit / 2**20:g} MB file size limit. "
+            f"This file is {size / 2**20:,.1f} MB, over the {limit[1]:g} MB file size limit. "
             "Select fewer pages in another program and save them as a smaller PDF, or raise the "
             "limit (max_file_mb; --max-file-mb on the command line, --max-file-size for the web app)."
         )
@@ -206,8 +207,12 @@ def _looks_like(data: bytes) -> str | None:
 
 def sniff(data: bytes) -> None:
     """Raise EmptyFileError or NotAPdfError unless the bytes look like a PDF."""
-    if not data or not data.strip():
+    if not data:
         raise EmptyFileError("The file is empty: upload a PDF that has content.")
+    if not data.strip():
+        raise EmptyFileError(
+            "The file holds only blank space (spaces and line breaks), no PDF: upload the PDF itself."
+        )
     start = data.find(_HEADER, 0, _HEADER_WINDOW)
     # Junk before the header is allowed, but not a known file type's signature: a ZIP
     # that stores a PDF uncompressed has %PDF- near its start and is still a ZIP.
@@ -239,7 +244,7 @@ def open_pdf(data: bytes, password: str | None = None) -> pypdf.PdfReader:
         # pypdf tries the empty password while constructing the reader.
         raise PipelineError(CRYPTO_MISSING_MESSAGE) from exc
     except Exception as exc:  # pypdf raises many types on broken files; see module doc
-        raise structure_error(exc) from exc
+        raise structure_error(exc, data) from exc
 
     if _is_encrypted(reader):
         _decrypt(reader, password)
@@ -251,7 +256,7 @@ def open_pdf(data: bytes, password: str | None = None) -> pypdf.PdfReader:
     except DependencyError as exc:
         raise PipelineError(CRYPTO_MISSING_MESSAGE) from exc
     except Exception as exc:
-        raise structure_error(exc) from exc
+        raise structure_error(exc, data) from exc
     if page_count == 0:
         raise DamagedPdfError(
             "This PDF has no pages. Try re-saving or re-exporting it, then upload it again."
@@ -259,10 +264,26 @@ def open_pdf(data: bytes, password: str | None = None) -> pypdf.PdfReader:
     return reader
 
 
-def structure_error(exc: BaseException) -> PipelineError:
-    """The user's error for an exception pypdf raised while reading the file's structure."""
+def structure_error(exc: BaseException, data: bytes = b"") -> PipelineError:
+    """The user's error for an exception pypdf raised while reading the file's structure.
+
+    The bytes say more than pypdf's exception about common kinds of damage: a file cut
+    short (no end-of-file marker near its end), or one with nothing PDF-like after its header.
+    """
     why = _limit_reason(exc)
+    if why is None and "cyclic" in str(exc).lower():
+        why = "damaged: its page tree refers back to itself"
     if why is None:
+        if data and b"obj" not in data[:_HEADER_WINDOW * 64]:
+            return DamagedPdfError(
+                "This file starts like a PDF but holds no PDF content after its first line. "
+                "Export or download it again from where it came from."
+            )
+        if data and b"%%EOF" not in data[-_HEADER_WINDOW:]:
+            return DamagedPdfError(
+                "This PDF is cut short: its end is missing, as after an interrupted download or copy. "
+                "Download or export it again, then upload the complete file."
+            )
         return DamagedPdfError(DAMAGED_MESSAGE)
     if why.startswith("damaged: "):
         return DamagedPdfError(f"This PDF is damaged ({why.removeprefix('damaged: ')}) and cannot be read. "

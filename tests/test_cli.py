@@ -93,7 +93,7 @@ BAD_INPUTS = {
     "html named .pdf": (lambda: not_pdf_bytes("html"), [], "not a PDF"),
     "png named .pdf": (lambda: not_pdf_bytes("png"), [], "not a PDF"),
     "empty file": (lambda: b"", [], "empty"),
-    "truncated": (truncated_pdf, [], "damaged"),
+    "truncated": (truncated_pdf, [], "cut short"),
     "encrypted, no password": (lambda: encrypted_pdf("AES-256", user_password="s3cret"), [], "password"),
     "wrong password": (lambda: encrypted_pdf("RC4-128", user_password="s3cret"), ["--password", "nope"], "password"),
     "scanned": (image_only_pdf, [], "scanned"),
