@@ -14,7 +14,10 @@ the ratio, chunks per minute, peak resident memory and an estimate for the whole
 `--random-config llama-3.2-1b` builds a random-weight model with Llama-3.2-1B's shape (for
 GPU machines without Hub access); it reuses the bundled SmolLM2 tokenizer (its 49,152 ids
 all fit in Llama's 128,256-entry vocabulary), so prompt lengths are SmolLM2's. The text it
-generates is noise; only the speed means something.
+generates is noise; only the speed means something. On a machine without the bundled model
+(a lent GPU machine), `--tokenizer FOLDER` reads the tokenizer from a folder instead (the
+converted bundled folder's tokenizer.json, tokenizer_config.json and chat_template.jinja), and
+`--text FILE` the reference text from a copy of it.
 
 On a shared CPU, OMP_WAIT_POLICY=PASSIVE (set before Python starts) avoids OpenMP threads
 spinning against other processes; `--threads` sets torch's intra-op threads.
@@ -86,7 +89,9 @@ class RssSampler:
         self.peak = max(self.peak, self.process.memory_info().rss)
 
 
-def reference_text() -> tuple[str, str]:
+def reference_text(path: Path | None = None) -> tuple[str, str]:
+    if path is not None:
+        return path.read_text(encoding="utf-8")[:PAPER_CHARS], path.name
     if REFERENCE.is_file():
         return REFERENCE.read_text(encoding="utf-8")[:PAPER_CHARS], str(REFERENCE.relative_to(ROOT.parent))
     words = ("knowledge distillation transfers the abilities of a large teacher model to a small "
@@ -98,7 +103,7 @@ def reference_text() -> tuple[str, str]:
 def load(args):
     import torch
 
-    from pipeline.model import LoadedModel, load_model, resolve_device, resolve_dtype
+    from pipeline.model import LoadedModel, _prepare_tokenizer, load_model, resolve_device, resolve_dtype
 
     if not args.random_config:
         return load_model(args.model, device=args.device, dtype=args.dtype)
@@ -106,7 +111,12 @@ def load(args):
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(device, args.dtype)
-    tokenizer = load_model("bundled", device="cpu").tokenizer  # SmolLM2's, see the docstring
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    else:
+        tokenizer = load_model("bundled", device="cpu").tokenizer  # SmolLM2's, see the docstring
     config = LlamaConfig(
         **RANDOM_CONFIGS[args.random_config],
         bos_token_id=tokenizer.bos_token_id,
@@ -118,6 +128,7 @@ def load(args):
         model = LlamaForCausalLM._from_config(config, dtype=dtype)
     model.eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    tokenizer = _prepare_tokenizer(tokenizer, model, args.random_config)  # left padding, as load_model
     return LoadedModel(model, tokenizer, f"random:{args.random_config}", device, str(dtype).removeprefix("torch."), "random")
 
 
@@ -187,6 +198,9 @@ def main(argv=None) -> int:
     parser.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (notebook: 1000)")
     parser.add_argument("--model", default="bundled", help="bundled, a Hub id or a folder")
     parser.add_argument("--random-config", choices=sorted(RANDOM_CONFIGS), help="random weights of this shape")
+    parser.add_argument("--tokenizer", type=Path, help="with --random-config: tokenizer folder "
+                        "(default: the bundled model's)")
+    parser.add_argument("--text", type=Path, help="reference text file (default: ../shared/reference/...)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
@@ -205,7 +219,7 @@ def main(argv=None) -> int:
     from pipeline.clean import choose_batch_size, default_system_prompt, prompt_ids
     from pipeline.settings import Settings
 
-    text, text_source = reference_text()
+    text, text_source = reference_text(args.text)
     all_chunks = create_word_bounded_chunks(text, args.chunk_size)
     n = min(args.chunks, len(all_chunks))
     step = len(all_chunks) / n
@@ -237,12 +251,17 @@ def main(argv=None) -> int:
 
     from pipeline import clean
 
+    on_cuda = lm.device.startswith("cuda")
+
     def measure(label, work):
+        if on_cuda:
+            torch.cuda.reset_peak_memory_stats(lm.device)
         with RssSampler() as rss:
             wall, cpu = time.perf_counter(), time.process_time()
             tokens, first = work()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        rows.append((label, tokens, wall, cpu, first, rss.peak / 2**20))
+        gpu = torch.cuda.max_memory_allocated(lm.device) / 2**30 if on_cuda else None
+        rows.append((label, tokens, wall, cpu, first, rss.peak / 2**20, gpu))
         print(f"  done: {label} ({wall:.1f} s)", flush=True)
 
     rows = []
@@ -266,18 +285,20 @@ def main(argv=None) -> int:
     paper_chunks = len(all_chunks)
     print()
     print(f"{'':42} {'tokens':>6} {'wall s':>7} {'cpu s':>7} {'tok/s':>6} {'ratio':>6} {'cpu ratio':>9} "
-          f"{'chunks/min':>10} {'1st done':>8} {'paper':>7} {'peak RSS':>9}")
+          f"{'chunks/min':>10} {'1st done':>8} {'paper':>7} {'peak RSS':>9}" + (f" {'GPU peak':>9}" if on_cuda else ""))
     base = None if args.no_notebook else rows[0]
-    for label, tokens, wall, cpu, first, rss in rows:
+    for label, tokens, wall, cpu, first, rss, gpu in rows:
         rate = tokens / wall
         ratio = f"x{rate / (base[1] / base[2]):.2f}" if base else "-"
         cpu_ratio = f"x{(tokens / cpu) / (base[1] / base[3]):.2f}" if base else "-"
         first_s = f"{first:.1f} s" if first is not None else "-"
         print(f"{label:42} {tokens:6d} {wall:7.1f} {cpu:7.1f} {rate:6.1f} {ratio:>6} {cpu_ratio:>9} "
-              f"{60 * n / wall:10.1f} {first_s:>8} {wall / n * paper_chunks / 60:5.1f} m {rss:6.0f} MB")
+              f"{60 * n / wall:10.1f} {first_s:>8} {wall / n * paper_chunks / 60:5.1f} m {rss:6.0f} MB"
+              + (f" {gpu:5.2f} GiB" if gpu is not None else ""))
     print(f"process peak RSS {peak_rss_mb():.0f} MB")
-    if lm.device.startswith("cuda"):
-        print(f"gpu peak   {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated")
+    if on_cuda:
+        print(f"GPU peak = torch.cuda.max_memory_allocated during that phase (weights included: "
+              f"{sum(p.numel() * p.element_size() for p in lm.model.parameters()) / 2**30:.2f} GiB)")
     print(f"paper = estimated minutes for all {paper_chunks} chunks of the {len(text):,}-char text at "
           f"{args.new_tokens} new tokens per chunk (wall seconds per chunk x {paper_chunks}); cpu s = "
           f"process CPU time, steadier than wall time on a shared machine")

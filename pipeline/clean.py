@@ -48,6 +48,7 @@ Not here: loading the model (pipeline.model), faithfulness checks (pipeline.guar
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import queue
@@ -476,6 +477,24 @@ def _sampling_kwargs(settings: Settings) -> dict:
     return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
 
 
+def _attention_backends(device: str):
+    """On CUDA: scaled_dot_product_attention without its cuDNN backend, for this generate().
+
+    Measured on an H100 (torch 2.11, where SDPA picked cuDNN by default; docs/PERFORMANCE.md,
+    GPU): generate() in a fresh thread, as the engine runs it, took 73-107 ms per decoding step
+    of a 16-row batch, 23-24 ms without cuDNN attention. In the main thread a first run on new
+    shapes was slow too (74 ms) and a repeat fast (24 ms): cuDNN's per-shape setup (the key
+    length grows every step) is apparently cached per thread, so the engine's worker paid it
+    on every step. Flash and memory-efficient attention showed no such cost. The backend
+    switch is process-wide while held; attention elsewhere stays correct, just without cuDNN.
+    """
+    if not device.startswith("cuda"):
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
 def _run_batch(job: _Job, positions: list[int]) -> None:
     """Generate one batch and put a ChunkDone on the queue for each finished row."""
     import torch
@@ -504,7 +523,7 @@ def _run_batch(job: _Job, positions: list[int]) -> None:
     if job.settings.seed is not None:
         torch.manual_seed(job.settings.seed)
     started = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), _attention_backends(lm.device):
         sequences = lm.model.generate(**kwargs)
     ended = time.perf_counter()
     new = sequences[:, input_ids.shape[1] :].tolist()
