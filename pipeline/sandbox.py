@@ -83,13 +83,11 @@ def read_pdf(
     try:
         child.send(data, settings)
         while True:
-            message = child.next(timeout=_POLL)
-            peak = max(filter(None, (peak, child.peak_mb())), default=None)
-            if message is _Child.WAITING:
-                if stop.is_set():
-                    return
-                if time.monotonic() < deadline:
-                    continue
+            # Checked before every message, not only while waiting: many quick pages must not
+            # outrun the time limit either.
+            if stop.is_set():
+                return
+            if time.monotonic() >= deadline:
                 yield _limit_or_raise(
                     "time",
                     current,
@@ -99,6 +97,10 @@ def read_pdf(
                     "raise the limit with read_timeout (--read-timeout)",
                 )
                 return
+            message = child.next(timeout=_POLL)
+            peak = max(filter(None, (peak, child.peak_mb())), default=None)
+            if message is _Child.WAITING:
+                continue
             if message is None:  # the child ended without saying why: killed for memory, or crashed
                 yield _limit_or_raise(
                     child.exit_kind(),
@@ -124,7 +126,10 @@ def read_pdf(
                 current = pending[0] if pending else None
                 yield page
             elif kind == "error":
-                raise getattr(errors, message["type"], errors.PipelineError)(message["message"])
+                error = getattr(errors, message["type"], None)
+                if not (isinstance(error, type) and issubclass(error, errors.PipelineError)):
+                    error = errors.PipelineError
+                raise error(message["message"])
             elif kind == "bug":
                 raise RuntimeError("reading the PDF failed in the reading process:\n" + message["traceback"])
             elif kind == "end":
