@@ -1,20 +1,27 @@
 """PDF Cleaner's web page (Gradio Blocks): layout, event wiring, ZeroGPU and launch flags.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--model bundled]
+                  [--max-file-size 50mb] [--queue-size 32]
 
 All work is done by the pipeline: `pipeline.run()` yields typed events and this module only
-keeps the latest state per browser session and renders it. What it adds on top:
+renders the latest state of each browser session (kept by `sessions.py`). What it adds on top:
 
 - throttled live output (about 7 updates a second, plus every finished chunk),
-- Stop (a threading.Event the pipeline checks at every decoding step, and Gradio's cancel),
-- per-session download files (cleaned text, raw text, JSONL report) named after the PDF,
+- Stop (a threading.Event the pipeline checks at every decoding step, and Gradio's cancel);
+  a new file or a new run in the same tab stops the tab's run as well,
+- one run at a time on the model, in arrival order; past QUEUE_SIZE waiting runs a visitor
+  is told the app is busy (sessions.Line), in this module's words rather than the queue's,
+- per-run download files (cleaned text, raw text, JSONL report) named after the PDF; an
+  unfinished cleaned text is offered as NAME.partial.clean.txt,
+- an upload size limit (the server's, plus a check with a message that says how to raise it),
 - one-chunk regeneration for the compare view,
 - the model loaded in a background thread at start-up, so the page is up at once,
 - `spaces.GPU` around the generating functions (a no-op off ZeroGPU).
 
 PDF text is only ever shown in plain-text components (Textbox, Dataframe cells of type
 "str"), never as Markdown or HTML. Problems the user can fix arrive as `gr.Error`; handled
-ones (skipped pages, chunks the guard rejected, a partial result) as `gr.Warning`.
+ones (skipped pages, a limit that cut the reading, chunks the guard rejected, a partial
+result) as `gr.Warning`.
 """
 
 from __future__ import annotations
@@ -22,14 +29,12 @@ from __future__ import annotations
 import spaces  # noqa: I001  first: on ZeroGPU it patches torch before anything imports it
 
 import argparse
-import contextlib
 import contextvars
 import html
 import logging
 import math
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -48,13 +53,15 @@ from pipeline import (
     PipelineError,
     RunFinished,
     Settings,
-    run,
 )
 from pipeline import model as models
 from pipeline.events import document_fields
 from pipeline.output import ResultWriter, join_outputs
-from pipeline.run import process_chunks
+# From its module: once pipeline.run (the module) is imported, `pipeline.run` names the
+# module rather than the function, whatever the import order of the test session.
+from pipeline.run import process_chunks, run
 from pipeline.settings import GUARD_POLICIES
+from sessions import Line, LineFull, RunState, Sessions, safe_name
 
 log = logging.getLogger("pdf_cleaner.app")
 
@@ -75,10 +82,14 @@ DEVICE = "cuda" if ZERO_GPU else None  # None: the best device visible (cuda, mp
 
 UPDATE_INTERVAL = 0.15  # seconds between two live updates of the page (~7 per second)
 STOP_WAIT = 30.0  # how long Stop waits for the run to wind down before answering
-MAX_FILE_SIZE = "50mb"  # uploads above this are refused by the server
-QUEUE_SIZE = 32  # waiting events beyond this are refused with "queue full"
+MAX_FILE_SIZE_ENV = "PDF_CLEANER_MAX_FILE_SIZE"
+MAX_FILE_SIZE = os.environ.get(MAX_FILE_SIZE_ENV) or "50mb"  # uploads above this are refused
+QUEUE_SIZE_ENV = "PDF_CLEANER_QUEUE_SIZE"
+QUEUE_SIZE = 32  # runs that may wait for the model; past it a visitor is told to come back
 SESSIONS_ROOT = Path(tempfile.gettempdir()) / "pdf-cleaner-sessions"
-SESSION_MAX_AGE = 24 * 3600  # session folders older than this are removed at start-up
+SESSION_MAX_AGE = 24 * 3600  # session folders untouched this long are removed by the sweep
+SWEEP_INTERVAL = 300  # seconds between two sweeps of SESSIONS_ROOT
+BUSY_MESSAGE = "PDF Cleaner is busy: {waiting} already waiting for the model. Try again in a minute."
 
 TABLE_HEADERS = ["#", "pages", "status", "verdict", "tokens", "seconds"]
 N_RUN_OUTPUTS = 7  # document, progress, cleaned, table, chunk picker, raw, downloads
@@ -202,159 +213,80 @@ def watch_model():
 
 
 # ---------------------------------------------------------------------------------------------
-# per-session state
+# per-session state (kept by sessions.py), upload size
+
+SESSIONS = Sessions(SESSIONS_ROOT, SESSION_MAX_AGE)
+LINE = Line(QUEUE_SIZE)
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?\s*", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
 
 
-def _safe_name(text: str, default: str, limit: int = 80) -> str:
-    """A file-name-safe version of `text`: `_safe_name("my paper (v2)", "x") -> "my_paper_v2"`."""
-    cleaned = re.sub(r"[^\w.-]+", "_", text).strip("._")[:limit]
-    return cleaned or default
+def parse_size(text: str | int) -> int:
+    """Bytes in a size written as Gradio's max_file_size takes it, units of 1,024:
+    `parse_size("50mb") -> 52428800`, `parse_size("1.5kb") -> 1536`, `parse_size(100) -> 100`."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.fullmatch(str(text))
+    if not match:
+        raise ValueError(f"not a file size: {text!r} (write it like 50mb, 500kb or 2gb)")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
 
 
-@dataclass
-class RunState:
-    """What one session's latest run has produced so far; the page is rendered from it.
-
-    A worker thread applies the pipeline's events (`apply`), the Gradio handler renders the
-    state on a timer, and the Stop, compare and regenerate handlers read it: `lock` guards it.
-    """
-
-    key: str
-    name: str  # the PDF's file name without .pdf, made file-name-safe
-    folder: Path
-    settings: Settings
-    started: float = field(default_factory=time.monotonic)
-    stop: threading.Event = field(default_factory=threading.Event)
-    finished: threading.Event = field(default_factory=threading.Event)
-    changed: threading.Event = field(default_factory=threading.Event)  # something to show at once
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    busy: bool = True  # a run or a regeneration is working on this state
-    version: int = 0  # bumped by every event
-    dirty: set = field(default_factory=set)  # parts to send with the next update: document, plan, files
-    info: DocumentInfo | None = None
-    selected: int = 0  # pages selected
-    reading: int = 0  # pages read so far
-    page_errors: dict[int, str] = field(default_factory=dict)
-    plan: ChunkPlan | None = None
-    plan_at: float | None = None
-    done: dict[int, ChunkDone] = field(default_factory=dict)
-    partial: dict[int, ChunkProgress] = field(default_factory=dict)
-    summary: RunFinished | None = None
-    error: str | None = None  # the message of a gr.Error that ended the run
-    failure: BaseException | None = None  # what ended the run early, raised by the handler
-    note: str = ""  # what the run waits for (the model), shown in the progress line
-    model: str = ""  # "model on device", shown in the progress line
-    ended_at: float | None = None
-
-    @property
-    def clean_path(self) -> Path:
-        return self.folder / f"{self.name}.clean.txt"
-
-    @property
-    def raw_path(self) -> Path:
-        return self.folder / f"{self.name}.raw.txt"
-
-    @property
-    def report_path(self) -> Path:
-        return self.folder / f"{self.name}.report.jsonl"
-
-    def apply(self, event) -> bool:
-        """Take one pipeline event in; True when the page should be updated right away."""
-        self.version += 1
-        if isinstance(event, DocumentInfo):
-            self.info = event
-            self.dirty.add("document")
-            return True
-        if isinstance(event, PageRead):
-            self.selected, self.reading = event.selected, event.position
-            if event.error:
-                self.page_errors[event.page] = event.error
-            return False
-        if isinstance(event, ChunkPlan):
-            self.plan, self.plan_at = event, time.monotonic()
-            self.raw_path.write_text(event.raw_text + ("\n" if event.raw_text else ""), encoding="utf-8")
-            self.dirty.update(("document", "plan", "files"))
-            return True
-        if isinstance(event, ChunkProgress):
-            self.partial[event.index] = event
-            return False
-        if isinstance(event, ChunkDone):
-            self.done[event.index] = event
-            self.partial.pop(event.index, None)
-            self.dirty.add("files")
-            return self.settings.use_llm  # rules-only chunks arrive too fast to show each
-        if isinstance(event, RunFinished):
-            self.summary = event
-            self.dirty.update(("document", "files"))
-            return True
-        return False
-
-    def end(self) -> None:
-        """The run is over (finished, stopped, cancelled or failed)."""
-        with self.lock:
-            if not self.finished.is_set():
-                self.partial.clear()
-                self.busy = False
-                self.ended_at = self.ended_at or time.monotonic()  # a regeneration keeps the run's time
-                self.finished.set()
-                self.changed.set()
-
-    @property
-    def stopped(self) -> bool:
-        if self.plan is not None and len(self.done) < len(self.plan.chunks):
-            return True
-        return self.summary is not None and self.summary.stopped
+def size_label(size: int) -> str:
+    """`size_label(52428800) -> "50 MB"`, in the units of 1,024 that the limit is counted in."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
 
 
-_sessions: dict[str, RunState] = {}
-_sessions_lock = threading.Lock()
+UPLOAD_LIMIT = parse_size(MAX_FILE_SIZE)  # bytes; serve() sets it from --max-file-size
+
+
+def check_size(path: str) -> None:
+    """Refuse a file over the upload limit, in words that say how to raise it. The server
+    refuses such uploads itself (Gradio's max_file_size); this catches the ways around its
+    upload route, such as a URL a client hands over that the server fetches."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return  # the pipeline says what is wrong with the path
+    if size > UPLOAD_LIMIT:
+        raise user_error(
+            f"This file is {size_label(size)} ({size:,} bytes), over this server's upload limit of "
+            f"{size_label(UPLOAD_LIMIT)} ({UPLOAD_LIMIT:,} bytes). "
+            f"Save the pages you need as a smaller PDF, or start PDF Cleaner with a higher limit: "
+            f"python app.py --max-file-size 200mb (or {MAX_FILE_SIZE_ENV}=200mb)."
+        )
 
 
 def session_key(request: gr.Request | None) -> str:
     # The session hash comes from the client: keep it to a safe folder name.
     raw = getattr(request, "session_hash", None) or "anonymous"
-    return _safe_name(str(raw), "anonymous", limit=64)
+    return safe_name(str(raw), "anonymous", limit=64)
 
 
 def current(request: gr.Request | None) -> RunState | None:
-    with _sessions_lock:
-        return _sessions.get(session_key(request))
+    return SESSIONS.current(session_key(request))
 
 
 def new_run(request: gr.Request | None, pdf_path: str, settings: Settings) -> RunState:
-    key = session_key(request)
-    folder = SESSIONS_ROOT / key
-    folder.mkdir(parents=True, exist_ok=True)
-    name = _safe_name(Path(pdf_path).name.removesuffix(".pdf").removesuffix(".PDF"), "document")
-    state = RunState(key=key, name=name, folder=folder, settings=settings)
-    with _sessions_lock:
-        previous = _sessions.get(key)
-        if previous is not None:
-            previous.stop.set()
-        _sessions[key] = state
-    return state
+    """A run in a folder of its own; the session's previous run is stopped."""
+    return SESSIONS.new_run(session_key(request), pdf_path, settings)
 
 
 def end_session(request: gr.Request) -> None:
-    """The browser tab went away: stop its run and delete its files."""
-    key = session_key(request)
-    with _sessions_lock:
-        state = _sessions.pop(key, None)
+    """The browser tab went away: stop its run (and the run's reading process) and delete
+    its files once the run has wound down."""
+    SESSIONS.close(session_key(request))
+
+
+def stop_session_run(request: gr.Request) -> None:
+    """A new or removed file empties the page: stop the run that was filling it."""
+    state = current(request)
     if state is not None:
         state.stop.set()
-    shutil.rmtree(SESSIONS_ROOT / key, ignore_errors=True)
-
-
-def remove_stale_sessions(now: float | None = None) -> None:
-    now = now or time.time()
-    if not SESSIONS_ROOT.is_dir():
-        return
-    for folder in SESSIONS_ROOT.iterdir():
-        try:
-            if now - folder.stat().st_mtime > SESSION_MAX_AGE:
-                shutil.rmtree(folder, ignore_errors=True)
-        except OSError:
-            pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,6 +342,9 @@ def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: 
         else:
             lines.append("pages that failed: none")
         lines.append(f"chunks: {len(plan.chunks)}")
+        # One note per limit that cut the reading (budget, pages, time, memory), with how
+        # to raise it: the visitor must see why text is missing.
+        lines.extend(f"note: {note}" for note in getattr(plan, "notes", ()))
     return "\n".join(lines)
 
 
@@ -508,11 +443,12 @@ def chunk_choices(plan: ChunkPlan | None) -> list[tuple[str, int]]:
 
 
 def downloads(state: RunState | None) -> list[str]:
-    """The files a visitor can download so far: cleaned text, raw text, report."""
-    if state is None or state.plan is None:
+    """The files a visitor can download so far: cleaned text (NAME.partial.clean.txt while
+    chunks are missing), raw text, report."""
+    if state is None:
         return []
-    wanted = [state.clean_path, state.raw_path, state.report_path] if state.done else [state.raw_path]
-    return [str(path) for path in wanted if path.is_file()]
+    with state.lock:
+        return [str(path) for path in state.download_paths()]
 
 
 def render(state: RunState, *, document: bool = False, plan: bool = False, files: bool = False) -> list:
@@ -554,7 +490,8 @@ def empty_outputs() -> list:
 
 
 def make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-                  temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt) -> Settings:
+                  temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
+                  max_pages=None) -> Settings:
     """One Settings object from the page's values (gr.Number/Slider already check ranges)."""
     defaults = Settings()
 
@@ -582,7 +519,15 @@ def make_settings(password, pages, max_chars, model, rules_only, chunk_size, bat
         batch_size=batch if batch > 0 else None,
         seed=seed_value if seed_value >= 0 else None,
         guard_policy=guard_policy,
+        **limits(max_pages),
     )
+
+
+def limits(max_pages) -> dict:
+    """The Settings fields for the reading limits: the page's page limit, and the upload
+    limit as the pipeline's file size limit (both count MB of 2^20 bytes)."""
+    pages = Settings().max_pages if max_pages is None or max_pages == "" else max(1, int(max_pages))
+    return {"max_pages": pages, "max_file_mb": UPLOAD_LIMIT / 2**20}
 
 
 def default_prompt() -> str:
@@ -601,29 +546,29 @@ def _pdf_path(pdf) -> str | None:
 # generating functions (on the GPU when there is one)
 
 
-def _stop_for(key: str) -> threading.Event | None:
-    # In a ZeroGPU worker process this registry is a stale copy: there, Stop works by closing
-    # the generator (Gradio's cancel), which `spaces` forwards to the worker.
+def _stop_for(run_id: str) -> threading.Event | None:
+    # By the run's id, not the session's: a session's next run must not lend its stop event
+    # to the run it replaces. In a ZeroGPU worker process the registry is a stale copy:
+    # there, Stop works by closing the generator, which `spaces` forwards to the worker.
     if ZERO_GPU:
         return None
-    with _sessions_lock:
-        state = _sessions.get(key)
+    state = SESSIONS.by_id(run_id)
     return state.stop if state is not None else None
 
 
-def run_events(pdf_path: str, settings: Settings, text_path: str, report_path: str, key: str):
+def run_events(pdf_path: str, settings: Settings, text_path: str, report_path: str, run_id: str):
     """The pipeline's events for one run, with user-caused failures as gr.Error."""
     try:
-        yield from run(pdf_path, settings, stop=_stop_for(key), output_path=text_path, report_path=report_path)
+        yield from run(pdf_path, settings, stop=_stop_for(run_id), output_path=text_path, report_path=report_path)
     except PipelineError as exc:
         raise user_error(str(exc)) from exc
 
 
-def clean_one_events(chunk: Chunk, settings: Settings, key: str):
+def clean_one_events(chunk: Chunk, settings: Settings, run_id: str):
     """Clean one chunk again and judge it, as run() does for every chunk."""
     try:
         loaded = models.get_model(settings.model, device=DEVICE)
-        yield from process_chunks([chunk], settings, loaded, _stop_for(key))
+        yield from process_chunks([chunk], settings, loaded, _stop_for(run_id))
     except PipelineError as exc:
         raise user_error(str(exc)) from exc
 
@@ -689,41 +634,61 @@ def load_model_for(settings: Settings, state: RunState) -> None:
 # ---------------------------------------------------------------------------------------------
 # the worker thread that feeds a RunState
 
-# One generation at a time: there is one model per process. A run that was cancelled may
-# still be finishing its last decoding step when the next one starts; this makes it wait.
-_generation = threading.Lock()
 HEARTBEAT = 1.0  # seconds: the page is updated at least this often (the clock ticks)
 
 
-def start_worker(state: RunState, make_events, apply, *, exclusive: bool) -> None:
-    """Iterate `make_events()` in a thread, applying each event to `state` under its lock.
+def join_line() -> object:
+    """A place in the line for the model, or the busy message when too many runs wait."""
+    try:
+        return LINE.join()
+    except LineFull as full:
+        runs = f"{full.waiting} run is" if full.waiting == 1 else f"{full.waiting} runs are"
+        raise user_error(BUSY_MESSAGE.format(waiting=runs)) from None
 
-    The Gradio handler only renders the state on a timer, so it can be closed (Stop, cancel,
-    a closed tab) at once instead of waiting for the next event; the pipeline then stops
-    within one decoding step and this thread closes it, which finishes its files. The
-    context is copied so that ZeroGPU sees the visitor's request.
+
+def _waiting_note(state: RunState, ahead: int) -> None:
+    note = f"waiting for the model: {ahead} run{'s' if ahead != 1 else ''} ahead of yours"
+    if note != state.note:
+        state.note = note
+        state.changed.set()
+
+
+def start_worker(state: RunState, make_events, apply, ticket: object) -> None:
+    """Wait for the ticket's turn on the model, then iterate `make_events()` in a thread,
+    applying each event to `state` under its lock.
+
+    One run at a time: there is one model per process, and a run that was stopped or
+    cancelled keeps its turn until its last decoding step is over and its files are
+    finished. The Gradio handler only renders the state on a timer, so it can be closed
+    (Stop, cancel, a closed tab) at once instead of waiting for the next event; the pipeline
+    then stops within one decoding step and this thread closes it. The context is copied so
+    that ZeroGPU sees the visitor's request.
     """
 
     def work() -> None:
         try:
-            with _generation if exclusive else contextlib.nullcontext():
-                if state.stop.is_set():
-                    return
-                events = make_events()
-                try:
-                    for event in events:
-                        with state.lock:
-                            urgent = apply(event)
-                        if urgent:
-                            state.changed.set()
-                        if ZERO_GPU and state.stop.is_set():
-                            break  # the stop event does not reach the GPU worker: close it
-                finally:
-                    events.close()
+            if not LINE.wait_turn(ticket, state.stop, report=lambda ahead: _waiting_note(state, ahead)):
+                return  # stopped while waiting
+            if state.note.startswith("waiting for the model:"):
+                state.note = ""
+            if state.stop.is_set():
+                return
+            events = make_events()
+            try:
+                for event in events:
+                    with state.lock:
+                        urgent = apply(event)
+                    if urgent:
+                        state.changed.set()
+                    if ZERO_GPU and state.stop.is_set():
+                        break  # the stop event does not reach the GPU worker: close it
+            finally:
+                events.close()
         except BaseException as exc:  # handed to the Gradio handler, which raises it
             state.failure = exc
         finally:
             state.end()
+            LINE.leave(ticket)
 
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(work,), name="pdf-cleaner-run", daemon=True).start()
@@ -758,13 +723,14 @@ def raise_failure(state: RunState) -> None:
 # event handlers
 
 
-def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000):
+def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000, max_pages: float = 500):
     """Read a PDF without the LLM: its document panel and its raw extracted text."""
     path = _pdf_path(pdf)
     if not path:
         return "", ""
+    check_size(path)
     settings = Settings(use_llm=False, password=password or None, pages=(pages or "").strip() or None,
-                        max_chars=max(1, int(max_chars or Settings().max_chars)))
+                        max_chars=max(1, int(max_chars or Settings().max_chars)), **limits(max_pages))
     document_info, plan, errors = None, None, {}
     try:
         for event in run(path, settings):
@@ -776,46 +742,67 @@ def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000
                 plan = event
     except PipelineError as exc:
         raise user_error(str(exc)) from exc
-    if plan is not None and plan.failed_pages:
-        warn(f"Pages {_ranges(plan.failed_pages)} could not be read and are skipped.")
+    if plan is not None:
+        _warn_plan(plan)
     name = Path(path).name
     return document_text(document_info, plan, name, errors, settings), plan.raw_text if plan else ""
 
 
+def _warn_plan(plan: ChunkPlan) -> None:
+    """What the reading left out: failed pages, and each limit that cut it (with how to raise it)."""
+    if plan.failed_pages:
+        warn(f"Pages {_ranges(plan.failed_pages)} could not be read and are skipped.")
+    for note in getattr(plan, "notes", ()):
+        warn(note)
+
+
 def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
+              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
               request: gr.Request):
     """Run the pipeline and stream the page: document, progress, text, table, downloads."""
     path = _pdf_path(pdf)
     if not path:
         raise user_error("Choose a PDF first (or click one of the examples).")
+    check_size(path)
     settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-                             temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt)
-    state = new_run(request, path, settings)
-    working = False  # once the worker runs, it ends the state
+                             temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
+                             max_pages)
+    ticket = join_line()  # before anything else: a busy server changes nothing for this tab
+    try:
+        state = new_run(request, path, settings)  # stops this tab's previous run
+    except BaseException:
+        LINE.leave(ticket)
+        raise
+    working = False  # once the worker runs, it ends the state and leaves the line
     try:
         yield render_all(state)
         if settings.use_llm and not (yield from wait_for_startup_model(state, render_all)):
             state.end()
-            yield render_all(state)
+            if SESSIONS.is_current(state):
+                yield render_all(state)
             return
 
         def events():
             if not settings.use_llm:
-                return run_events(path, settings, str(state.clean_path), str(state.report_path), state.key)
+                return run_events(path, settings, str(state.clean_path), str(state.report_path), state.id)
             load_model_for(settings, state)
-            return run_events_gpu(path, settings, str(state.clean_path), str(state.report_path), state.key)
+            return run_events_gpu(path, settings, str(state.clean_path), str(state.report_path), state.id)
 
-        start_worker(state, events, state.apply, exclusive=settings.use_llm)
+        start_worker(state, events, state.apply, ticket)
         working = True
         warned = False
         for update in follow(state, render_changes):
+            if not SESSIONS.is_current(state):
+                return  # a newer run of this tab owns the page now: say nothing more
             yield update
             if not warned and state.plan is not None:
                 warned = True
-                if state.plan.failed_pages:
-                    warn(f"Pages {_ranges(state.plan.failed_pages)} could not be read and are skipped.")
+                _warn_plan(state.plan)
+        if not SESSIONS.is_current(state):
+            return
         raise_failure(state)
+        if not warned and state.plan is not None:
+            _warn_plan(state.plan)
         _warn_about(state)
         yield render_all(state)
     except gr.Error as exc:
@@ -826,6 +813,7 @@ def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, ba
         # the state itself. Nothing here may block: Gradio closes generators on its event loop.
         if not working:
             state.end()
+            LINE.leave(ticket)
         elif not state.finished.is_set():
             state.stop.set()
 
@@ -844,8 +832,8 @@ def _warn_about(state: RunState) -> None:
     if suspicious:
         info(f"Chunk(s) {_ranges(suspicious)} look suspicious to the guard: check them in the compare view.")
     if state.stopped and state.plan is not None:
-        warn(f"Stopped: {len(done)} of {len(state.plan.chunks)} chunks are done; "
-                   "the downloads hold those.")
+        warn(f"Stopped: {len(done)} of {len(state.plan.chunks)} chunks are done; the downloads hold "
+             f"those ({state.partial_path.name}).")
 
 
 def stop_run(request: gr.Request):
@@ -895,7 +883,7 @@ def _chunk_view(state: RunState, index: int) -> tuple[str, str, str]:
 
 
 def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-               temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
+               temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
                request: gr.Request):
     """Clean one chunk again with the current settings and put it into the result."""
     state = current(request)
@@ -909,10 +897,12 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
     if state.busy:
         raise user_error("A run is still going: stop it or let it finish, then regenerate.")
     settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-                             temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt)
+                             temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
+                             max_pages)
     if not settings.use_llm:
         raise user_error("Regenerating needs the model: untick 'rules only' in the settings.")
     chunk = state.plan.chunks[index]
+    ticket = join_line()
     with state.lock:
         state.busy, state.error, state.failure = True, None, None
         state.stop, state.finished = threading.Event(), threading.Event()
@@ -937,7 +927,7 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
         with state.lock:
             partial = state.partial.get(index)
         if partial is None:
-            return skip
+            return waiting(state) if state.note else skip
         return [gr.skip(), partial.text, f"chunk {index + 1}: writing ({partial.tokens} tokens)", *skip[3:]]
 
     working = False
@@ -947,9 +937,9 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
 
         def events():
             load_model_for(settings, state)
-            return clean_one_events_gpu(chunk, settings, state.key)
+            return clean_one_events_gpu(chunk, settings, state.id)
 
-        start_worker(state, events, apply, exclusive=True)
+        start_worker(state, events, apply, ticket)
         working = True
         yield from follow(state, writing)
         raise_failure(state)
@@ -959,6 +949,7 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
     finally:
         if not working:
             state.end()
+            LINE.leave(ticket)
         elif not state.finished.is_set():
             state.stop.set()
     source, output, note = show_chunk(index, request)
@@ -1013,14 +1004,20 @@ def build() -> gr.Blocks:
         device = gr.Textbox(show_label=False, interactive=False, container=False, elem_id="device-line")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                pdf = gr.File(label="PDF", file_types=[".pdf"], type="filepath", elem_id="pdf-input")
+                pdf = gr.File(label=f"PDF (up to {size_label(UPLOAD_LIMIT)})", file_types=[".pdf"], type="filepath",
+                              elem_id="pdf-input")
                 with gr.Row():
                     password = gr.Textbox(value="", label="Password", type="password", placeholder="only if encrypted",
                                           elem_id="password")
                     pages = gr.Textbox(value="", label="Pages", placeholder="all, or e.g. 1-3,5,10-", elem_id="pages")
-                max_chars = gr.Number(label="Character budget", value=defaults.max_chars, precision=0,
-                                      minimum=100, maximum=5_000_000, elem_id="max-chars",
-                                      info="Reading stops at this many characters (the notebook's 100,000).")
+                with gr.Row():
+                    max_chars = gr.Number(label="Max chars", value=defaults.max_chars, precision=0,
+                                          minimum=100, maximum=5_000_000, elem_id="max-chars",
+                                          info="The character budget: reading stops at this many characters "
+                                               "(the notebook's 100,000).")
+                    max_pages = gr.Number(label="Max pages", value=defaults.max_pages, precision=0,
+                                          minimum=1, maximum=100_000, elem_id="max-pages",
+                                          info="Reading stops after this many pages of the selection.")
                 with gr.Row():
                     run_button = gr.Button("Run", variant="primary", elem_id="run")
                     stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
@@ -1085,8 +1082,10 @@ def build() -> gr.Blocks:
                 with gr.Accordion("Extracted text (raw)", open=False, elem_id="raw-text"):
                     raw = gr.Textbox(show_label=False, lines=12, max_lines=24, interactive=False, elem_id="raw")
 
+        # max_pages comes last so that callers written before it existed keep working.
         settings_inputs = [password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-                           temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt]
+                           temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages]
+        extract_inputs = [pdf, password, pages, max_chars, max_pages]
         run_outputs = [document, progress, cleaned, table, chunk_picker, raw, files]
         assert len(run_outputs) == N_RUN_OUTPUTS
         REGEN_OUTPUTS[:] = [chunk_input, chunk_output, chunk_note, progress, cleaned, table, files]
@@ -1096,26 +1095,32 @@ def build() -> gr.Blocks:
 
         # A new file: clear the page, then show what the PDF is (no model needed).
         pdf.change(lambda: empty_outputs(), None, run_outputs, api_visibility="private", queue=False).then(
-            extract, [pdf, password, pages, max_chars], [document, raw], api_name="extract",
-            concurrency_limit=4,
+            extract, extract_inputs, [document, raw], api_name="extract", concurrency_limit=4,
         )
-        password.submit(extract, [pdf, password, pages, max_chars], [document, raw],
-                        api_visibility="private", concurrency_limit=4)
+        password.submit(extract, extract_inputs, [document, raw], api_visibility="private", concurrency_limit=4)
 
+        # Runs and regenerations wait in LINE, not in Gradio's queue: there they can be
+        # counted, refused with the app's own busy message, told their place, and stopped.
         run_event = run_button.click(
             clean_pdf, [pdf, *settings_inputs], run_outputs, api_name="clean",
-            concurrency_id="model", concurrency_limit=1, trigger_mode="once", show_progress="minimal",
+            concurrency_limit=None, trigger_mode="once", show_progress="minimal",
         )
         example_run = examples.load_input_event.then(
             clean_pdf, [pdf, *settings_inputs], run_outputs, api_visibility="private",
-            concurrency_id="model", concurrency_limit=1, show_progress="minimal",
+            concurrency_limit=None, show_progress="minimal",
         )
         regen_event = regen_button.click(
             regenerate, [chunk_picker, *settings_inputs], REGEN_OUTPUTS, api_name="regenerate",
-            concurrency_id="model", concurrency_limit=1, trigger_mode="once", show_progress="minimal",
+            concurrency_limit=None, trigger_mode="once", show_progress="minimal",
         )
+        run_events_on_page = [run_event, example_run, regen_event]
         stop_button.click(stop_run, None, run_outputs, api_name="stop", concurrency_limit=None,
-                          cancels=[run_event, example_run, regen_event])
+                          cancels=run_events_on_page)
+        # A new or removed file empties the page (pdf.change): the run that was filling it
+        # stops. Not on .change: an example sets the file too, and starts its own run.
+        for replaced in (pdf.upload, pdf.clear):
+            replaced(stop_session_run, None, None, api_visibility="private", queue=False,
+                     cancels=run_events_on_page)
 
         chunk_picker.change(show_chunk, [chunk_picker], [chunk_input, chunk_output, chunk_note],
                             api_name="chunk", concurrency_limit=None)
@@ -1133,25 +1138,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--share", action="store_true", help="also create a public share link")
     parser.add_argument("--model", default=None,
                         help=f"default model: 'bundled', a Hub id or a local folder (default: ${MODEL_ENV} or bundled)")
-    parser.add_argument("--max-file-size", default=MAX_FILE_SIZE, help="largest upload (default: %(default)s)")
+    parser.add_argument("--max-file-size", default=MAX_FILE_SIZE, type=_size_arg,
+                        help=f"largest upload, e.g. 50mb, 500kb, 2gb (default: ${MAX_FILE_SIZE_ENV} or 50mb)")
+    parser.add_argument("--queue-size", type=int, default=int(os.environ.get(QUEUE_SIZE_ENV) or QUEUE_SIZE),
+                        help=f"runs that may wait for the model; more are told the app is busy "
+                             f"(default: ${QUEUE_SIZE_ENV} or {QUEUE_SIZE})")
     return parser
 
 
+def _size_arg(text: str) -> str:
+    try:
+        parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def serve(host: str = "127.0.0.1", port: int | None = 7860, *, share: bool = False, model: str | None = None,
-          max_file_size: str = MAX_FILE_SIZE, prevent_thread_lock: bool = False, quiet: bool = False) -> gr.Blocks:
+          max_file_size: str | int = MAX_FILE_SIZE, queue_size: int = QUEUE_SIZE,
+          prevent_thread_lock: bool = False, quiet: bool = False) -> gr.Blocks:
     """Start loading the model, build the page and launch the server."""
+    global UPLOAD_LIMIT
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # skipped pages are reported on the page
-    remove_stale_sessions()
+    UPLOAD_LIMIT = parse_size(max_file_size)
+    LINE.limit = queue_size
+    SESSIONS.sweep()  # what earlier processes left behind
+    SESSIONS.start_sweeper(SWEEP_INTERVAL)
     name, note = pick_default_model(model)
     # On ZeroGPU the model must be in memory before the first GPU worker is forked.
     MODEL.start(name, note, background=not ZERO_GPU)
     demo = build()
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
+    # Runs wait in LINE; Gradio's queue bound is left for the other events (the document
+    # panel's reading, at most 4 at a time), whose overflow Gradio reports in its own words.
+    demo.queue(max_size=queue_size, default_concurrency_limit=2)
     demo.launch(
         server_name=host,
         server_port=port,
         share=share,
-        max_file_size=max_file_size,
+        max_file_size=UPLOAD_LIMIT,
+        # A run waiting in LINE holds a worker thread between two page updates: room for
+        # every waiting run on top of Gradio's default 40.
+        max_threads=40 + queue_size,
         prevent_thread_lock=prevent_thread_lock,
         quiet=quiet,
     )
@@ -1160,7 +1187,8 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, share: bool = Fal
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    serve(args.host, args.port, share=args.share, model=args.model, max_file_size=args.max_file_size)
+    serve(args.host, args.port, share=args.share, model=args.model, max_file_size=args.max_file_size,
+          queue_size=args.queue_size)
 
 
 if __name__ == "__main__":

@@ -225,9 +225,9 @@ def test_stop_mid_run_keeps_finished_chunks(page, pdfs):
     assert value(page, "progress").startswith(f"stopped: {len(done)}/{len(rows)} chunks kept")
     page.get_by_text("Stopped:", exact=False).first.wait_for()  # the warning says what is kept
     page.screenshot(path=str(ARTIFACTS / "stopped.png"), full_page=True)
-    # What is finished is downloadable and is what the page shows.
+    # What is finished is downloadable, named partial, and is what the page shows.
     with page.expect_download() as download:
-        page.locator("#downloads a[download='paper.clean.txt']").click()
+        page.locator("#downloads a[download='paper.partial.clean.txt']").click()
     content = Path(download.value.path()).read_text(encoding="utf-8")
     assert content.strip() == value(page, "cleaned").strip() and content.strip()
     # A new run can start right away (rules only: no model needed, so it ends quickly).

@@ -1,0 +1,404 @@
+"""The web app's run bookkeeping: each browser session's latest run, its files, the sweep of
+old files, and the line in which runs wait for the model.
+
+- `RunState`: what one run has produced so far. A worker thread applies the pipeline's
+  events to it (`apply`); app.py renders it.
+- `Sessions`: the registry of each session's latest run. Every run writes into a folder of
+  its own, ROOT/<session>/run-XXXX/, so no run can write into another's files: not another
+  session's, and not an older run of the same session that is still winding down. A run
+  that is replaced (a new run in its session) or whose session ended (the tab was closed)
+  is stopped, and its folder is removed once its worker has ended. `sweep()` removes
+  session folders untouched for longer than the maximum age that no running run uses (tabs
+  that went away without saying so); `start_sweeper()` repeats it in a daemon thread.
+- `Line`: one run at a time on the model, first come first served, with a bound on how
+  many may wait. Past the bound `join()` raises `LineFull`, so the page can say "busy" in
+  its own words instead of the queue's.
+
+It never imports gradio (app.py holds the page) and runs no pipeline work: it stores
+events, names files and removes folders.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import (
+    ChunkDone,
+    ChunkPlan,
+    ChunkProgress,
+    DocumentInfo,
+    PageRead,
+    RunFinished,
+    Settings,
+)
+
+log = logging.getLogger("pdf_cleaner.sessions")
+
+
+def safe_name(text: str, default: str, limit: int = 80) -> str:
+    """A file-name-safe version of `text`: `safe_name("my paper (v2)", "x") -> "my_paper_v2"`."""
+    cleaned = re.sub(r"[^\w.-]+", "_", text).strip("._")[:limit]
+    return cleaned or default
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# one run
+
+
+@dataclass(eq=False)  # compared and hashed by identity: a run is itself, whatever it holds
+class RunState:
+    """What one session's run has produced so far; the page is rendered from it.
+
+    A worker thread applies the pipeline's events (`apply`), the page's handler renders the
+    state on a timer, and the Stop, compare and regenerate handlers read it: `lock` guards it.
+    """
+
+    key: str  # the session
+    name: str  # the PDF's file name without .pdf, made file-name-safe
+    folder: Path  # this run's own folder
+    settings: Settings
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # names the run across processes
+    started: float = field(default_factory=time.monotonic)
+    stop: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Event = field(default_factory=threading.Event)  # something to show at once
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    busy: bool = True  # a run or a regeneration is working on this state
+    version: int = 0  # bumped by every event
+    dirty: set = field(default_factory=set)  # parts to send with the next update: document, plan, files
+    info: DocumentInfo | None = None
+    selected: int = 0  # pages selected
+    reading: int = 0  # pages read so far
+    page_errors: dict[int, str] = field(default_factory=dict)
+    plan: ChunkPlan | None = None
+    plan_at: float | None = None
+    done: dict[int, ChunkDone] = field(default_factory=dict)
+    partial: dict[int, ChunkProgress] = field(default_factory=dict)
+    summary: RunFinished | None = None
+    error: str | None = None  # the message of the error that ended the run
+    failure: BaseException | None = None  # what ended the run early, raised by the handler
+    note: str = ""  # what the run waits for (its turn, the model), shown in the progress line
+    model: str = ""  # "model on device", shown in the progress line
+    ended_at: float | None = None
+    remove_on_end: Path | None = None  # removed when the worker ends (replaced run, closed session)
+
+    @property
+    def clean_path(self) -> Path:
+        return self.folder / f"{self.name}.clean.txt"
+
+    @property
+    def partial_path(self) -> Path:
+        return self.folder / f"{self.name}.partial.clean.txt"
+
+    @property
+    def raw_path(self) -> Path:
+        return self.folder / f"{self.name}.raw.txt"
+
+    @property
+    def report_path(self) -> Path:
+        return self.folder / f"{self.name}.report.jsonl"
+
+    def apply(self, event) -> bool:
+        """Take one pipeline event in; True when the page should be updated right away."""
+        self.version += 1
+        if isinstance(event, DocumentInfo):
+            self.info = event
+            self.dirty.add("document")
+            return True
+        if isinstance(event, PageRead):
+            self.selected, self.reading = event.selected, event.position
+            if event.error:
+                self.page_errors[event.page] = event.error
+            return False
+        if isinstance(event, ChunkPlan):
+            self.plan, self.plan_at = event, time.monotonic()
+            try:
+                self.raw_path.write_text(event.raw_text + ("\n" if event.raw_text else ""), encoding="utf-8")
+            except FileNotFoundError:  # the session ended and its folder is gone: nobody will read it
+                pass
+            self.dirty.update(("document", "plan", "files"))
+            return True
+        if isinstance(event, ChunkProgress):
+            self.partial[event.index] = event
+            return False
+        if isinstance(event, ChunkDone):
+            self.done[event.index] = event
+            self.partial.pop(event.index, None)
+            self.dirty.add("files")
+            return self.settings.use_llm  # rules-only chunks arrive too fast to show each
+        if isinstance(event, RunFinished):
+            self.summary = event
+            self.dirty.update(("document", "files"))
+            return True
+        return False
+
+    def end(self) -> None:
+        """The run is over (finished, stopped, cancelled or failed)."""
+        with self.lock:
+            if self.finished.is_set():
+                return
+            self.partial.clear()
+            self.busy = False
+            self.ended_at = self.ended_at or time.monotonic()  # a regeneration keeps the run's time
+            self.finished.set()
+            self.changed.set()
+            target = self.remove_on_end
+        if target is not None:
+            _remove(target)
+
+    def remove_when_ended(self, folder: Path) -> None:
+        """Remove `folder` once the worker has ended, at once when it already has. Not before:
+        a worker still winding down would write into a folder that is gone."""
+        with self.lock:
+            if not self.finished.is_set():
+                self.remove_on_end = folder
+                return
+        _remove(folder)
+
+    @property
+    def stopped(self) -> bool:
+        if self.plan is not None and len(self.done) < len(self.plan.chunks):
+            return True
+        return self.summary is not None and self.summary.stopped
+
+    @property
+    def complete(self) -> bool:
+        """Over, and every chunk of the plan is in the result."""
+        return (
+            not self.busy
+            and self.error is None
+            and self.plan is not None
+            and not self.stopped
+            and not any(item.source == "failed" for item in self.done.values())
+        )
+
+    def download_paths(self) -> list[Path]:
+        """The files to offer so far: cleaned text, raw text, report.
+
+        While chunks are missing (the run is going, was stopped, failed) the cleaned text is
+        offered as a copy named NAME.partial.clean.txt: the name tells a reader that chunks
+        are missing, and the text inside stays free of markers. The report's last line says
+        the same ("partial": true). Call with `lock` held.
+        """
+        if self.plan is None:
+            return []
+        if not self.done:
+            return [self.raw_path] if self.raw_path.is_file() else []
+        clean = self.clean_path
+        try:
+            if self.complete:
+                self.partial_path.unlink(missing_ok=True)
+            elif clean.is_file():
+                shutil.copyfile(clean, self.partial_path)
+                clean = self.partial_path
+        except OSError:  # the folder went away with its session
+            return []
+        return [path for path in (clean, self.raw_path, self.report_path) if path.is_file()]
+
+
+# ---------------------------------------------------------------------------------------------
+# sessions and their folders
+
+
+def newest_mtime(path: Path) -> float:
+    """The latest modification time of `path` and everything in it (folders are small)."""
+    newest = path.lstat().st_mtime
+    for folder, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            try:
+                newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+            except OSError:
+                pass
+    return newest
+
+
+class Sessions:
+    """Each session's latest run and the folders on disk under `root`."""
+
+    def __init__(self, root: Path, max_age: float):
+        self.root = Path(root)
+        self.max_age = max_age
+        self._states: dict[str, RunState] = {}
+        self._by_id: weakref.WeakValueDictionary[str, RunState] = weakref.WeakValueDictionary()
+        self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None
+        self._stop_sweeping = threading.Event()
+
+    def current(self, key: str) -> RunState | None:
+        with self._lock:
+            return self._states.get(key)
+
+    def is_current(self, state: RunState) -> bool:
+        """False once a newer run of the same session, or the session's end, replaced it."""
+        with self._lock:
+            return self._states.get(state.key) is state
+
+    def by_id(self, run_id: str) -> RunState | None:
+        with self._lock:
+            return self._by_id.get(run_id)
+
+    def new_run(self, key: str, pdf_name: str, settings: Settings) -> RunState:
+        """A new run for session `key`, in a folder of its own. The session's previous run is
+        stopped; its folder is removed once its worker has ended (the page no longer shows
+        it, and Gradio serves the downloads it did show from copies in its own cache)."""
+        session = self.root / key
+        session.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="run-", dir=session))
+        stem = Path(pdf_name).name
+        stem = stem[:-4] if stem.lower().endswith(".pdf") else stem
+        state = RunState(key=key, name=safe_name(stem, "document"), folder=folder, settings=settings)
+        with self._lock:
+            previous = self._states.get(key)
+            self._states[key] = state
+            self._by_id[state.id] = state
+        if previous is not None:
+            previous.stop.set()
+            previous.remove_when_ended(previous.folder)
+        return state
+
+    def close(self, key: str) -> None:
+        """The session ended (its tab was closed): stop its run and remove its folder."""
+        with self._lock:
+            state = self._states.pop(key, None)
+        folder = self.root / key
+        if state is None:
+            _remove(folder)
+            return
+        state.stop.set()
+        state.remove_when_ended(folder)
+
+    def sweep(self, now: float | None = None) -> list[Path]:
+        """Remove the session folders nothing was written to for longer than `max_age` and
+        that no running run uses, and forget those sessions. Returns what was removed."""
+        now = time.time() if now is None else now
+        removed: list[Path] = []
+        try:
+            entries = list(self.root.iterdir())
+        except OSError:
+            return removed
+        for path in entries:
+            try:
+                age = now - newest_mtime(path)
+            except OSError:
+                continue
+            if age <= self.max_age:
+                continue
+            with self._lock:
+                state = self._states.get(path.name)
+                if state is not None and state.busy:
+                    continue
+                self._states.pop(path.name, None)
+            if path.is_dir() and not path.is_symlink():
+                _remove(path)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+        return removed
+
+    def start_sweeper(self, interval: float) -> None:
+        """Sweep every `interval` seconds in a daemon thread (once per registry)."""
+        if self._sweeper is not None and self._sweeper.is_alive():
+            return
+        self._stop_sweeping.clear()
+
+        def loop() -> None:
+            while not self._stop_sweeping.wait(interval):
+                try:
+                    removed = self.sweep()
+                    if removed:
+                        log.info("removed %d old session folder(s)", len(removed))
+                except Exception:  # a bug: keep sweeping later rather than never again
+                    log.exception("sweeping %s failed", self.root)
+
+        self._sweeper = threading.Thread(target=loop, name="pdf-cleaner-sweep", daemon=True)
+        self._sweeper.start()
+
+    def stop_sweeper(self) -> None:
+        self._stop_sweeping.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        self._sweeper = None
+
+
+# ---------------------------------------------------------------------------------------------
+# the line for the model
+
+
+class LineFull(Exception):
+    """More runs are waiting than the line holds."""
+
+    def __init__(self, waiting: int):
+        super().__init__(f"{waiting} runs are waiting")
+        self.waiting = waiting
+
+
+class Line:
+    """Runs take turns on the model: one at a time, in arrival order, at most `limit` waiting.
+
+    `join()` (in the page's handler, at once) gives a ticket or raises LineFull; the worker
+    thread calls `wait_turn()` before any work and `leave()` after it, also when it never got
+    its turn. A ticket that is never used must be given back with `leave()`.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._cond = threading.Condition()
+        self._tickets: list[object] = []  # arrival order; the first one runs or runs next
+        self._holder: object | None = None
+
+    def _waiting(self) -> int:
+        return len(self._tickets) - (self._holder is not None)
+
+    def waiting(self) -> int:
+        with self._cond:
+            return self._waiting()
+
+    def join(self) -> object:
+        with self._cond:
+            waiting = self._waiting()
+            if waiting >= self.limit:
+                raise LineFull(waiting)
+            ticket = object()
+            self._tickets.append(ticket)
+            return ticket
+
+    def wait_turn(self, ticket: object, stop: threading.Event, report=None, poll: float = 0.25) -> bool:
+        """Block until it is this ticket's turn (True), or until `stop` is set (False: the
+        ticket has left the line). `report(ahead)` is called while waiting with the number of
+        runs ahead, the running one included."""
+        with self._cond:
+            while True:
+                if ticket not in self._tickets:
+                    return False
+                if stop.is_set():
+                    self._tickets.remove(ticket)
+                    self._cond.notify_all()
+                    return False
+                if self._holder is None and self._tickets[0] is ticket:
+                    self._holder = ticket
+                    return True
+                if report is not None:
+                    report(self._tickets.index(ticket))
+                self._cond.wait(poll)
+
+    def leave(self, ticket: object) -> None:
+        with self._cond:
+            if self._holder is ticket:
+                self._holder = None
+            if ticket in self._tickets:
+                self._tickets.remove(ticket)
+            self._cond.notify_all()
