@@ -139,7 +139,7 @@ def test_closing_the_run_kills_the_child(slow_third_page):
 def test_many_quick_pages_do_not_outrun_the_time_limit():
     # 6,000 quick pages (about a millisecond each): pages keep coming, the limit still holds.
     texts = [f"Sheet {n} lists the stock of the northern store room." for n in range(6000)]
-    items = list(read_pdf(simple_pdf(texts), Settings(read_timeout=1.0, max_chars=10**7, max_pages=6000)))
+    items = list(read_pdf(simple_pdf(texts), Settings(read_timeout=2.5, max_chars=10**7, max_pages=6000)))
     pages = [i for i in items if isinstance(i, PageText)]
     limit = items[-1]
     assert isinstance(limit, ReadLimit) and limit.kind == "time", f"{len(pages)} pages read"
