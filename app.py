@@ -57,8 +57,6 @@ from pipeline import (
 from pipeline import model as models
 from pipeline.events import document_fields
 from pipeline.output import ResultWriter, join_outputs
-# From its module: once pipeline.run (the module) is imported, `pipeline.run` names the
-# module rather than the function, whatever the import order of the test session.
 from pipeline.run import process_chunks, run
 from pipeline.settings import GUARD_POLICIES
 from sessions import Line, LineFull, RunState, Sessions, safe_name
@@ -573,11 +571,12 @@ def clean_one_events(chunk: Chunk, settings: Settings, run_id: str):
         raise user_error(str(exc)) from exc
 
 
-def _pages_in(pdf_path: str, password: str | None) -> int:
-    from pipeline import extract
+def _pages_in(pdf_path: str, settings: Settings) -> int:
+    """Page count for the GPU-time estimate: read in the reading child, never in this process."""
+    from pipeline import extract, sandbox
 
     try:
-        return extract.read_info(extract.open_pdf(extract.read_source(pdf_path), password), 0).page_count
+        return sandbox.read_info(extract.read_source(pdf_path, settings.max_file_mb), settings).page_count
     except PipelineError:
         return 1
 
@@ -590,7 +589,8 @@ _SETUP_SECONDS = 20
 
 def run_gpu_seconds(pdf_path: str, settings: Settings, *_args) -> int:
     """ZeroGPU duration for a run, from the amount of work it will do."""
-    chars = min(settings.max_chars, _pages_in(pdf_path, settings.password) * 4000)
+    pages = min(settings.max_pages, _pages_in(pdf_path, settings))
+    chars = min(settings.max_chars, pages * 4000)
     chunks = math.ceil(chars / max(1, settings.chunk_size))
     batches = math.ceil(chunks / (settings.batch_size or 16))
     return int(min(300, max(30, _SETUP_SECONDS + batches * settings.max_new_tokens * _STEP_SECONDS)))

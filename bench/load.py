@@ -28,8 +28,8 @@ Measured, per N:
   included) made while the N runs are in flight, and the same with nothing else running
   (the "idle" column).
 
-Why `/extract`: `/clean` and `/regenerate` take turns on the one model, so a call of either
-would wait behind the runs being measured. `/extract` never uses the model and has its own
+Why `/extract`: `/clean` and `/regenerate` take turns on the one model (in the app's own line
+for the model, sessions.Line), so a call of either would wait behind the runs being measured. `/extract` never uses the model and has its own
 Gradio concurrency limit (4), so it waits for nothing but the server itself, and it does a
 real, small piece of work (upload, queue, reading a one-page PDF): the request a visitor
 makes on dropping a PDF. `/stop` and `/chunk` (no limit) were not chosen: on an idle session
@@ -37,8 +37,8 @@ they do nothing, and `/stop` is wired to cancel the run events, which is not a n
 to call in a loop.
 
 Not measured: throughput (one model per process: runs are served one after the other, so
-the time to the first chunk grows with N by design; the queue's order is the order in which
-the uploads finished, not the order of `submit()`), the quality of the cleaning, browser
+the time to the first chunk grows with N by design; the line's order is the order in which
+the runs reached it, not the order of `submit()`), the quality of the cleaning, browser
 rendering, more than one server process, or a real network. The server and the clients
 share this machine's cores; the load average is printed so that other work shows.
 

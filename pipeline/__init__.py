@@ -11,12 +11,14 @@ Plain Python: this package never imports gradio or spaces.
 from pipeline.errors import (
     DamagedPdfError,
     EmptyFileError,
+    FileTooLargeError,
     ModelUnavailableError,
     NoTextError,
     NotAPdfError,
     PageRangeError,
     PasswordRequiredError,
     PipelineError,
+    TooComplexError,
     WrongPasswordError,
 )
 from pipeline.events import (
@@ -30,6 +32,7 @@ from pipeline.events import (
     PageRead,
     RunFinished,
 )
+from pipeline.run import run
 from pipeline.settings import Settings
 
 __all__ = [
@@ -53,11 +56,7 @@ __all__ = [
     "NoTextError",
     "PageRangeError",
     "ModelUnavailableError",
+    "FileTooLargeError",
+    "TooComplexError",
 ]
 
-
-def run(source, settings=None, **kwargs):
-    """The one pipeline generator; see pipeline.run.run for details."""
-    from pipeline.run import run as _run
-
-    return _run(source, settings, **kwargs)

@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from pipeline import RunFinished, Settings  # noqa: E402
-from pipeline.run import run  # noqa: E402
+from pipeline import run  # noqa: E402
 from sessions import Line, LineFull, Sessions  # noqa: E402
 from tests.pdf_factory import paper, with_slow_page  # noqa: E402
 
@@ -579,3 +579,17 @@ def test_a_new_file_in_the_browser_stops_the_running_run(browser_context, server
     tab.locator("#pdf-input input[type=file]").set_input_files(pdfs.other)
     wait_value(tab, "document", "v.includes('file: other.pdf')")
     assert textarea(tab, "progress") == "" and textarea(tab, "cleaned") == ""
+
+
+def test_gpu_time_estimate_reads_the_page_count_in_the_reading_process(tmp_path):
+    import app
+
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(paper(pages=6).pdf)
+    long = app.run_gpu_seconds(str(pdf), Settings(max_new_tokens=512, chunk_size=500, batch_size=1))
+    short = app.run_gpu_seconds(str(pdf), Settings(max_new_tokens=512, chunk_size=500, batch_size=1, max_pages=1))
+    assert 30 <= short < long <= 300  # fewer pages read, less GPU time asked for
+    # A file that cannot be read still gets an estimate (the run itself then says what is wrong).
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 4)
+    assert 30 <= app.run_gpu_seconds(str(bad), Settings()) <= 300

@@ -147,3 +147,14 @@ def test_password_opens_an_encrypted_pdf():
     events = list(run(encrypted_pdf("AES-128", user_password="secret"), RULES.with_(password="secret")))
     assert events[0].encrypted
     assert events[-1].text.strip()
+
+
+def test_the_package_run_stays_the_function_once_the_module_is_imported():
+    import importlib
+    import sys
+
+    import pipeline
+
+    module = importlib.import_module("pipeline.run")
+    assert module is sys.modules["pipeline.run"] and module is not pipeline.run
+    assert pipeline.run is module.run and callable(pipeline.run)
