@@ -83,6 +83,8 @@ STOP_WAIT = 30.0  # how long Stop waits for the run to wind down before answerin
 MAX_FILE_SIZE_ENV = "PDF_CLEANER_MAX_FILE_SIZE"
 MAX_FILE_SIZE = os.environ.get(MAX_FILE_SIZE_ENV) or "50mb"  # uploads above this are refused
 QUEUE_SIZE_ENV = "PDF_CLEANER_QUEUE_SIZE"
+READ_TIMEOUT_ENV = "PDF_CLEANER_READ_TIMEOUT"  # seconds the reading process of one PDF may take
+READ_MEMORY_ENV = "PDF_CLEANER_READ_MEMORY_MB"  # memory the reading process of one PDF may use
 QUEUE_SIZE = 32  # runs that may wait for the model; past it a visitor is told to come back
 SESSIONS_ROOT = Path(tempfile.gettempdir()) / "pdf-cleaner-sessions"
 SESSION_MAX_AGE = 24 * 3600  # session folders untouched this long are removed by the sweep
@@ -240,6 +242,9 @@ def size_label(size: int) -> str:
 
 
 UPLOAD_LIMIT = parse_size(MAX_FILE_SIZE)  # bytes; serve() sets it from --max-file-size
+# The reading process's limits are the server's to set (--read-timeout, --read-memory-mb),
+# not the visitor's: they protect everyone else on the server.
+READ_LIMITS = {"read_timeout": Settings().read_timeout, "read_memory_mb": Settings().read_memory_mb}
 
 
 def check_size(path: str) -> None:
@@ -522,10 +527,11 @@ def make_settings(password, pages, max_chars, model, rules_only, chunk_size, bat
 
 
 def limits(max_pages) -> dict:
-    """The Settings fields for the reading limits: the page's page limit, and the upload
-    limit as the pipeline's file size limit (both count MB of 2^20 bytes)."""
+    """The Settings fields for the reading limits: the page's page limit, the upload limit as
+    the pipeline's file size limit (both count MB of 2^20 bytes), and the server's time and
+    memory limits for the reading process."""
     pages = Settings().max_pages if max_pages is None or max_pages == "" else max(1, int(max_pages))
-    return {"max_pages": pages, "max_file_mb": UPLOAD_LIMIT / 2**20}
+    return {"max_pages": pages, "max_file_mb": UPLOAD_LIMIT / 2**20, **READ_LIMITS}
 
 
 def default_prompt() -> str:
@@ -1143,6 +1149,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queue-size", type=int, default=int(os.environ.get(QUEUE_SIZE_ENV) or QUEUE_SIZE),
                         help=f"runs that may wait for the model; more are told the app is busy "
                              f"(default: ${QUEUE_SIZE_ENV} or {QUEUE_SIZE})")
+    defaults = Settings()
+    parser.add_argument("--read-timeout", type=float,
+                        default=float(os.environ.get(READ_TIMEOUT_ENV) or defaults.read_timeout),
+                        help="seconds reading one PDF may take; pages read by then are kept "
+                             f"(default: ${READ_TIMEOUT_ENV} or {defaults.read_timeout:g})")
+    parser.add_argument("--read-memory-mb", type=int,
+                        default=int(os.environ.get(READ_MEMORY_ENV) or defaults.read_memory_mb),
+                        help=f"memory the process reading one PDF may use (default: ${READ_MEMORY_ENV} "
+                             f"or {defaults.read_memory_mb})")
     return parser
 
 
@@ -1156,11 +1171,16 @@ def _size_arg(text: str) -> str:
 
 def serve(host: str = "127.0.0.1", port: int | None = 7860, *, share: bool = False, model: str | None = None,
           max_file_size: str | int = MAX_FILE_SIZE, queue_size: int = QUEUE_SIZE,
+          read_timeout: float | None = None, read_memory_mb: int | None = None,
           prevent_thread_lock: bool = False, quiet: bool = False) -> gr.Blocks:
     """Start loading the model, build the page and launch the server."""
     global UPLOAD_LIMIT
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # skipped pages are reported on the page
     UPLOAD_LIMIT = parse_size(max_file_size)
+    if read_timeout is not None:
+        READ_LIMITS["read_timeout"] = read_timeout
+    if read_memory_mb is not None:
+        READ_LIMITS["read_memory_mb"] = read_memory_mb
     LINE.limit = queue_size
     SESSIONS.sweep()  # what earlier processes left behind
     SESSIONS.start_sweeper(SWEEP_INTERVAL)
@@ -1187,8 +1207,10 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, share: bool = Fal
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if not args.read_timeout > 0 or args.read_memory_mb < 256:
+        raise SystemExit("--read-timeout must be more than 0 and --read-memory-mb at least 256")
     serve(args.host, args.port, share=args.share, model=args.model, max_file_size=args.max_file_size,
-          queue_size=args.queue_size)
+          queue_size=args.queue_size, read_timeout=args.read_timeout, read_memory_mb=args.read_memory_mb)
 
 
 if __name__ == "__main__":

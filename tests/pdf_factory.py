@@ -630,16 +630,24 @@ def with_unreadable_page(pdf: bytes, page: int) -> bytes:
     return out.getvalue()
 
 
-def with_slow_page(pdf: bytes, page: int, operators: int = 240_000) -> bytes:
+def with_slow_page(pdf: bytes, page: int, operators: int = 240_000, compressed: bool = False) -> bytes:
     """The same PDF with page `page` (1-based) replaced by one that is slow to read but
     within the reader's limits: `operators` text-showing operators (about 240,000 take
-    the reader several seconds)."""
+    the reader several seconds). `compressed` stores them deflated (a few kB, not MBs)."""
+    import zlib
+
     from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import DecodedStreamObject, NameObject
+    from pypdf.generic import DecodedStreamObject, NameObject, StreamObject
 
     writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf)))
-    stream = DecodedStreamObject()
-    stream.set_data(b"BT /F1 12 Tf 72 720 Td " + b"(ab) Tj " * operators + b"ET")
+    content = b"BT /F1 12 Tf 72 720 Td " + b"(ab) Tj " * operators + b"ET"
+    if compressed:
+        stream = StreamObject()
+        stream._data = zlib.compress(content, 9)
+        stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    else:
+        stream = DecodedStreamObject()
+        stream.set_data(content)
     writer.pages[page - 1][NameObject("/Contents")] = writer._add_object(stream)
     out = BytesIO()
     with _seeded_pypdf_randomness(0):

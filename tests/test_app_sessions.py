@@ -34,7 +34,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from pipeline import RunFinished, Settings  # noqa: E402
 from pipeline import run  # noqa: E402
 from sessions import Line, LineFull, Sessions  # noqa: E402
-from tests.pdf_factory import paper, with_slow_page  # noqa: E402
+from tests.pdf_factory import paper, simple_pdf, with_slow_page  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUTS = ("document", "progress", "cleaned", "table", "picker", "raw", "files")
@@ -405,7 +405,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
-    """`python app.py --max-file-size 1mb` (no model: runs are rules only)."""
+    """`python app.py --max-file-size 1mb --read-timeout 2` (no model: runs are rules only)."""
     import httpx
 
     port = free_port()
@@ -413,7 +413,8 @@ def small_server(tmp_path_factory):
     env = {**os.environ, "PDF_CLEANER_MODEL": str(ROOT / "no-such-model"), "HF_HUB_OFFLINE": "1"}
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), "--max-file-size", "1mb"],
+            [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), "--max-file-size", "1mb",
+             "--read-timeout", "2"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
@@ -464,6 +465,22 @@ def test_the_server_refuses_an_upload_over_its_limit(small_server, big_pdf, pdfs
     # A file under the limit goes through.
     document, _raw = client.predict(handle_file(pdfs.paper), "", "", 2400, api_name="/extract")
     assert "pages: 2" in document
+
+
+@slow
+def test_the_servers_reading_time_limit_keeps_the_pages_read_before_it(small_server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    texts = ["The first page explains how the garden was planned over the winter.",
+             "The second page tells which seeds were sown in the spring and why.",
+             "The third page is slow to read.", "The fourth page closes the account."]
+    path = tmp_path / "slow.pdf"
+    path.write_bytes(with_slow_page(simple_pdf(texts), 3, compressed=True))  # page 3 takes several seconds
+    client = Client(small_server.url, verbose=False)
+    document, raw = client.predict(handle_file(str(path)), "", "", 2400, api_name="/extract")
+    assert "seeds were sown" in raw and "fourth page" not in raw
+    assert "Reading stopped at page 3: the 2 s time limit was reached" in document
+    assert "--read-timeout" in document
 
 
 @slow
