@@ -181,3 +181,36 @@ def test_file_size_limit_is_named_with_how_to_raise_it(paper40, tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: This file is") and "over the 0.01 MB file size limit" in result.stderr
     assert "--max-file-mb" in result.stderr and not (tmp_path / "out.txt").exists()
+
+
+def test_ctrl_c_while_reading_exits_130_and_leaves_no_reading_process(tmp_path):
+    import signal
+    import time
+
+    import psutil
+
+    from tests.pdf_factory import with_slow_page
+
+    pdf = tmp_path / "slow.pdf"
+    pdf.write_bytes(with_slow_page(simple_pdf(["The first page reads quickly enough for anyone."] * 2), 2))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", str(pdf), "--no-llm", "-o", str(tmp_path / "out.txt")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        # Wait (bounded) until the reading process is inside the slow page.
+        deadline = time.monotonic() + 60
+        reader = []
+        while not reader and time.monotonic() < deadline:
+            reader = [c for c in psutil.Process(process.pid).children() if "pipeline.sandbox" in " ".join(c.cmdline())]
+            time.sleep(0.05)
+        assert reader, "the reading process never started"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted: finished chunks were kept" in stderr
+    assert not reader[0].is_running() or reader[0].status() == psutil.STATUS_ZOMBIE
