@@ -13,6 +13,11 @@ pipeline.normalize's job), no OCR, no layout analysis (pypdf's default extractio
 which follows the order of the page's content stream), no joining of pages (callers
 join them; the separator is theirs to choose).
 
+This module runs wherever it is called; pipeline.sandbox calls it in a child process with
+time and memory limits, after apply_pypdf_limits() has tightened pypdf's own limits
+(PYPDF_LIMITS). A pypdf limit, a RecursionError or a MemoryError becomes "too complex to
+read" with the reason in a few words.
+
 Every failure a user can cause becomes a PipelineError subclass with a message saying
 what to do. Only two places catch exceptions broadly: opening the file (pypdf raises
 many exception types on broken files) and extracting one page (one bad page must not
