@@ -655,6 +655,27 @@ def with_slow_page(pdf: bytes, page: int, operators: int = 240_000, compressed: 
     return out.getvalue()
 
 
+def slow_pages_pdf(pages: int, operators: int) -> bytes:
+    """`pages` pages that all draw one shared, deflated content stream of `operators`
+    text-showing operators: each page costs the reader the same time, the file stays small."""
+    import zlib
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, StreamObject
+
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(simple_pdf(["placeholder"] * pages))))
+    stream = StreamObject()
+    stream._data = zlib.compress(b"BT /F1 12 Tf 72 720 Td " + b"(ab) Tj " * operators + b"ET", 9)
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    shared = writer._add_object(stream)
+    for page in writer.pages:
+        page[NameObject("/Contents")] = shared
+    out = BytesIO()
+    with _seeded_pypdf_randomness(0):
+        writer.write(out)
+    return out.getvalue()
+
+
 def with_big_page(pdf: bytes, page: int, megabytes: int = 29) -> bytes:
     """The same PDF with page `page` (1-based) showing the word "big" and then `megabytes`
     MB of spaces, compressed to a few kB: cheap to store, costly to hold in memory."""

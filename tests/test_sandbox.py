@@ -14,7 +14,7 @@ from pipeline.events import ChunkPlan, PageRead, RunFinished
 from pipeline.extract import PageText
 from pipeline.sandbox import ReadLimit, Selection, read_info, read_pdf
 from pipeline.settings import Settings
-from tests.pdf_factory import simple_pdf, with_big_page, with_slow_page
+from tests.pdf_factory import simple_pdf, slow_pages_pdf, with_big_page, with_slow_page
 
 TEXTS = [
     "The first page explains how the garden was planned over the winter.",
@@ -137,10 +137,10 @@ def test_closing_the_run_kills_the_child(slow_third_page):
 
 
 def test_many_quick_pages_do_not_outrun_the_time_limit():
-    # 6,000 quick pages (about a millisecond each): pages keep coming, the limit still holds.
-    texts = [f"Sheet {n} lists the stock of the northern store room." for n in range(6000)]
-    items = list(read_pdf(simple_pdf(texts), Settings(read_timeout=2.5, max_chars=10**7, max_pages=6000)))
+    # 400 pages of about 40 ms each (seconds in all): a page arrives more often than the
+    # parent polls, so the limit must be checked between pages too, not only while waiting.
+    items = list(read_pdf(slow_pages_pdf(400, 3000), Settings(read_timeout=2.5, max_chars=10**8)))
     pages = [i for i in items if isinstance(i, PageText)]
     limit = items[-1]
     assert isinstance(limit, ReadLimit) and limit.kind == "time", f"{len(pages)} pages read"
-    assert 0 < len(pages) < 6000 and limit.page == len(pages) + 1
+    assert 0 < len(pages) < 400 and limit.page == len(pages) + 1
