@@ -1,0 +1,44 @@
+"""views.py: what a run looks like as text, from a RunState built by hand (no server)."""
+
+from pathlib import Path
+
+from pipeline import Chunk, ChunkDone, ChunkPlan, DocumentInfo, Settings
+from sessions import RunState
+from views import chunk_view, cleaned_text, document_text, progress_line, ranges_label, table_rows
+
+
+def state_with(done: list[ChunkDone], chunks: tuple[Chunk, ...], notes=()) -> RunState:
+    state = RunState(key="s", name="paper", folder=Path("."), settings=Settings())
+    state.info = DocumentInfo(page_count=3, title="<b>Title</b>", file_size=1234)
+    state.plan = ChunkPlan(chunks=chunks, raw_chars=30, normalized_chars=28, pages_read=(1, 2, 3),
+                           failed_pages=(), budget_stopped_at=None, notes=tuple(notes))
+    state.done = {d.index: d for d in done}
+    return state
+
+
+CHUNKS = (Chunk(0, "First chunk text.", 1, 1), Chunk(1, "Second chunk text.", 2, 3, " "))
+
+
+def test_document_panel_shows_every_limit_note_and_the_text_as_it_is():
+    note = "Only the first 500 of the 2,000 selected pages are read (page limit: 500)."
+    state = state_with([], CHUNKS, [note])
+    text = document_text(state.info, state.plan)
+    assert f"note: {note}" in text.splitlines()
+    assert "title: <b>Title</b>" in text  # shown literally, in a plain-text box
+
+
+def test_a_failed_chunk_shows_its_input_standing_in():
+    failed = ChunkDone(1, CHUNKS[1], CHUNKS[1].text, "failed", error="cleaning this chunk failed: ValueError: odd")
+    state = state_with([ChunkDone(0, CHUNKS[0], "First chunk, cleaned.", "llm"), failed], CHUNKS)
+    state.busy = False
+    assert cleaned_text(state) == "First chunk, cleaned. Second chunk text."
+    source, output, note = chunk_view(state, 1)
+    assert source == output == "Second chunk text."
+    assert "the result uses: the normalized input (the chunk failed)" in note
+    assert "error: cleaning this chunk failed: ValueError: odd" in note
+    assert table_rows(state)[1][:3] == [2, "2–3", "failed: cleaning this chunk failed: ValueError: odd"]
+    assert progress_line(state).startswith("done: 2/2 chunks")
+
+
+def test_ranges_label():
+    assert ranges_label([5, 1, 2, 3, 9, 10]) == "1–3, 5, 9–10"

@@ -1,0 +1,191 @@
+"""What a run looks like as text: the document panel, the progress line, the chunk table,
+the cleaned text so far and the compare view, all computed from a sessions.RunState.
+
+Plain strings and lists only, for plain-text components: PDF text is never turned into
+Markdown or HTML here or anywhere. It does not import gradio (app.py puts these values into
+components) and changes no state.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pipeline import ChunkDone, ChunkPlan, ChunkProgress, DocumentInfo, Settings
+from pipeline.events import document_fields
+from pipeline.output import join_outputs
+from sessions import RunState
+
+
+def pages_label(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}–{last}"
+
+
+def ranges_label(numbers) -> str:
+    """`ranges_label([1, 2, 3, 5]) -> "1–3, 5"`."""
+    numbers = sorted(set(numbers))
+    parts, start = [], None
+    for i, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+            parts.append(pages_label(start, n))
+            start = None
+    return ", ".join(parts)
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: str = "",
+                  page_errors: dict[int, str] | None = None, settings: Settings | None = None) -> str:
+    """The document panel: one `key: value` per line."""
+    if info is None:
+        return ""
+    lines = []
+    if file_name:
+        lines.append(f"file: {file_name}")
+    lines.append(f"size: {info.file_size:,} bytes" + ("   (encrypted)" if info.encrypted else ""))
+    lines.append(f"pages: {info.page_count}")
+    for label, value in document_fields(info):
+        lines.append(f"{label}: {value or '—'}")
+    if plan is not None:
+        lines.append(f"pages read: {ranges_label(plan.pages_read) or 'none'}")
+        lines.append(f"characters read: {plan.raw_chars:,} ({plan.normalized_chars:,} after the rules)")
+        if plan.budget_stopped_at:
+            budget = f" of {settings.max_chars:,} characters" if settings else ""
+            lines.append(f"budget: reached on page {plan.budget_stopped_at}{budget}; later pages were not read")
+        else:
+            lines.append("budget: not reached")
+        failed = plan.failed_pages
+        if failed:
+            reasons = "; ".join(f"{p}: {(page_errors or {}).get(p, 'unreadable')}" for p in failed)
+            lines.append(f"pages that failed: {reasons}")
+        else:
+            lines.append("pages that failed: none")
+        lines.append(f"chunks: {len(plan.chunks)}")
+        # One note per limit that cut the reading (budget, pages, time, memory), with how
+        # to raise it: the visitor must see why text is missing.
+        lines.extend(f"note: {note}" for note in plan.notes)
+    return "\n".join(lines)
+
+
+def progress_line(state: RunState) -> str:
+    now = state.ended_at or time.monotonic()
+    elapsed = clock(now - state.started)
+    if state.plan is None:
+        if state.error:
+            return f"failed: {state.error}"
+        if state.note:
+            return state.note
+        if state.selected:
+            return f"reading page {state.reading}/{state.selected} · {elapsed}"
+        return "stopped" if state.ended_at else "opening the PDF…"
+    total = len(state.plan.chunks)
+    done = len(state.done)
+    tokens = sum(d.tokens for d in state.done.values()) + sum(p.tokens for p in state.partial.values())
+    working = max(1e-6, now - (state.plan_at or state.started))  # since the chunks were planned
+    speed = f" · {tokens / working:.0f} tok/s" if state.settings.use_llm and tokens else ""
+    where = f" · {state.model}" if state.model else ""
+    if state.busy:
+        if 0 < done < total:
+            eta = f" · ETA {clock(working / done * (total - done))}"
+        elif state.partial and not done:
+            eta = " · ETA after the first chunk"
+        else:
+            eta = ""
+        head = f"{done}/{total} chunks{speed} · {elapsed} elapsed{eta}{where}"
+        return f"{state.note} · {head}" if state.note else head
+    if state.error:
+        return f"failed after {done}/{total} chunks: {state.error}"
+    if state.stopped:
+        return f"stopped: {done}/{total} chunks kept{speed} · {elapsed}{where}"
+    return f"done: {done}/{total} chunks{speed} · {elapsed}{where}"
+
+
+def cleaned_text(state: RunState) -> str:
+    """Finished chunks in order, then the text of chunks still being written."""
+    finished = [state.done[i] for i in sorted(state.done)]
+    text = join_outputs(finished)
+    if state.plan is not None:
+        for index in sorted(state.partial):
+            if index in state.done:
+                continue
+            chunk = state.plan.chunks[index]
+            part = state.partial[index].text
+            if part:
+                text += (chunk.separator if text else "") + part
+    return text
+
+
+def _verdict(item: ChunkDone | None) -> str:
+    if item is None or item.guard is None:
+        return "—"
+    if not item.guard.reasons:
+        return item.guard.verdict
+    return f"{item.guard.verdict}: {'; '.join(item.guard.reasons)}"
+
+
+def _status(item: ChunkDone | None, partial: ChunkProgress | None, busy: bool) -> str:
+    if item is not None:
+        return {
+            "llm": "cleaned",
+            "rules": "rules only",
+            "fallback": "input kept (guard)",
+            "failed": f"failed: {item.error or 'error'}",
+        }.get(item.source, item.source)
+    if partial is not None:
+        return "writing…"
+    return "waiting" if busy else "not done"
+
+
+def table_rows(state: RunState) -> list[list]:
+    if state.plan is None:
+        return []
+    rows = []
+    for chunk in state.plan.chunks:
+        item = state.done.get(chunk.index)
+        partial = state.partial.get(chunk.index)
+        tokens = item.tokens if item is not None else (partial.tokens if partial is not None else 0)
+        rows.append([
+            chunk.index + 1,
+            pages_label(chunk.first_page, chunk.last_page),
+            _status(item, partial, state.busy),
+            _verdict(item),
+            tokens,
+            round(item.seconds, 1) if item is not None else None,
+        ])
+    return rows
+
+
+def chunk_choices(plan: ChunkPlan | None) -> list[tuple[str, int]]:
+    if plan is None:
+        return []
+    return [(f"chunk {c.index + 1} · page {pages_label(c.first_page, c.last_page)}", c.index) for c in plan.chunks]
+
+
+def chunk_view(state: RunState, index: int) -> tuple[str, str, str]:
+    """The compare view of chunk `index` (in range): its input, the model's text, a note."""
+    chunk = state.plan.chunks[index]
+    item = state.done.get(index)
+    partial = state.partial.get(index)
+    if item is not None:
+        output = item.model_output if item.model_output is not None else item.output
+        used = {"llm": "the model's text", "fallback": "the input (the guard rejected the model's text)",
+                "rules": "the normalized input (rules only)", "failed": "the normalized input (the chunk failed)"}
+        note = (f"chunk {index + 1} · page {pages_label(chunk.first_page, chunk.last_page)} · "
+                f"{len(chunk.text):,} → {len(output):,} characters · {item.tokens} tokens in {item.seconds:.1f} s\n"
+                f"verdict: {_verdict(item)}")
+        if item.guard is not None:
+            g = item.guard
+            note += (f"\nkept {g.kept:.0%} of the input's words · {g.invented:.0%} new words · "
+                     f"length ×{g.length_ratio:.2f} · repetition {g.repetition:.0%}")
+        note += f"\nthe result uses: {used.get(item.source, item.source)}"
+        if item.error:
+            note += f"\nerror: {item.error}"
+    elif partial is not None:
+        output, note = partial.text, f"chunk {index + 1}: being written ({partial.tokens} tokens so far)"
+    else:
+        output, note = "", f"chunk {index + 1}: not cleaned yet"
+    return chunk.text, output, note
