@@ -55,10 +55,10 @@ from pipeline import (
     Settings,
 )
 from pipeline import model as models
-from pipeline.output import ResultWriter, join_outputs
+from pipeline.output import ResultWriter, gap_runs, join_result
 from pipeline.run import process_chunks, run
 from pipeline.settings import GUARD_POLICIES
-from sessions import Line, LineFull, RunState, Sessions, safe_name
+from sessions import Line, LineFull, RunState, Sessions, StopFile, safe_name
 from views import (
     chunk_choices,
     chunk_view,
@@ -89,6 +89,7 @@ DEVICE = "cuda" if ZERO_GPU else None  # None: the best device visible (cuda, mp
 
 UPDATE_INTERVAL = 0.15  # seconds between two live updates of the page (~7 per second)
 STOP_WAIT = 30.0  # how long Stop waits for the run to wind down before answering
+MAX_COPY_BIAS = 50.0  # a copy bias beyond this changes nothing more: the source token always wins
 MAX_FILE_SIZE_ENV = "PDF_CLEANER_MAX_FILE_SIZE"
 MAX_FILE_SIZE = os.environ.get(MAX_FILE_SIZE_ENV) or "50mb"  # uploads above this are refused
 QUEUE_SIZE_ENV = "PDF_CLEANER_QUEUE_SIZE"
@@ -354,7 +355,7 @@ def empty_outputs() -> list:
 
 def make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                   temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
-                  max_pages=None) -> Settings:
+                  max_pages=None, copy_bias=None) -> Settings:
     """One Settings object from the page's values (gr.Number/Slider already check ranges)."""
     defaults = Settings()
 
@@ -368,6 +369,7 @@ def make_settings(password, pages, max_chars, model, rules_only, chunk_size, bat
         prompt = ""
     batch = number(batch_size, 0)
     seed_value = number(seed, -1)
+    bias = number(copy_bias, -1.0, float)
     return Settings(
         password=password or None,
         pages=(pages or "").strip() or None,
@@ -382,6 +384,7 @@ def make_settings(password, pages, max_chars, model, rules_only, chunk_size, bat
         batch_size=batch if batch > 0 else None,
         seed=seed_value if seed_value >= 0 else None,
         guard_policy=guard_policy,
+        copy_bias=min(bias, MAX_COPY_BIAS) if bias >= 0 else None,
         **limits(max_pages),
     )
 
@@ -395,7 +398,7 @@ def limits(max_pages) -> dict:
 
 
 def default_prompt() -> str:
-    from pipeline.clean import default_system_prompt
+    from pipeline.prompt import default_system_prompt
 
     return default_system_prompt()
 
@@ -410,29 +413,30 @@ def _pdf_path(pdf) -> str | None:
 # generating functions (on the GPU when there is one)
 
 
-def _stop_for(run_id: str) -> threading.Event | None:
+def _stop_for(run_id: str, folder: str):
     # By the run's id, not the session's: a session's next run must not lend its stop event
-    # to the run it replaces. In a ZeroGPU worker process the registry is a stale copy:
-    # there, Stop works by closing the generator, which `spaces` forwards to the worker.
+    # to the run it replaces. In a ZeroGPU worker process the registry is a stale copy and an
+    # event does not reach it: there, the run's stop file does (sessions.StopFile).
     if ZERO_GPU:
-        return None
+        return StopFile(Path(folder) / ".stop")
     state = SESSIONS.by_id(run_id)
     return state.stop if state is not None else None
 
 
 def run_events(pdf_path: str, settings: Settings, text_path: str, report_path: str, run_id: str):
     """The pipeline's events for one run, with user-caused failures as gr.Error."""
+    stop = _stop_for(run_id, str(Path(text_path).parent))
     try:
-        yield from run(pdf_path, settings, stop=_stop_for(run_id), output_path=text_path, report_path=report_path)
+        yield from run(pdf_path, settings, stop=stop, output_path=text_path, report_path=report_path)
     except PipelineError as exc:
         raise user_error(str(exc)) from exc
 
 
-def clean_one_events(chunk: Chunk, settings: Settings, run_id: str):
+def clean_one_events(chunk: Chunk, settings: Settings, run_id: str, folder: str):
     """Clean one chunk again and judge it, as run() does for every chunk."""
     try:
         loaded = models.get_model(settings.model, device=DEVICE)
-        yield from process_chunks([chunk], settings, loaded, _stop_for(run_id))
+        yield from process_chunks([chunk], settings, loaded, _stop_for(run_id, folder))
     except PipelineError as exc:
         raise user_error(str(exc)) from exc
 
@@ -539,7 +543,9 @@ def start_worker(state: RunState, make_events, apply, ticket: object) -> None:
                 state.note = ""
             if state.stop.is_set():
                 return
+            state.stop_file.clear()  # a regeneration reuses the run's folder
             events = make_events()
+            asked = None
             try:
                 for event in events:
                     with state.lock:
@@ -547,7 +553,13 @@ def start_worker(state: RunState, make_events, apply, ticket: object) -> None:
                     if urgent:
                         state.changed.set()
                     if ZERO_GPU and state.stop.is_set():
-                        break  # the stop event does not reach the GPU worker: close it
+                        # The event does not reach the GPU worker; the file does, and the
+                        # run winds down there, sending every chunk it finished. Closed
+                        # (the chunks not yet due then only in the files) if it does not.
+                        state.stop_file.set()
+                        asked = asked or time.monotonic()
+                        if time.monotonic() - asked > STOP_WAIT:
+                            break
             finally:
                 events.close()
         except BaseException as exc:  # handed to the Gradio handler, which raises it
@@ -624,7 +636,7 @@ def _warn_plan(plan: ChunkPlan) -> None:
 
 def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
               temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
-              request: gr.Request):
+              copy_bias, request: gr.Request):
     """Run the pipeline and stream the page: document, progress, text, table, downloads."""
     path = _pdf_path(pdf)
     if not path:
@@ -632,7 +644,7 @@ def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, ba
     check_size(path)
     settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
-                             max_pages)
+                             max_pages, copy_bias)
     ticket = join_line()  # before anything else: a busy server changes nothing for this tab
     try:
         state = new_run(request, path, settings)  # stops this tab's previous run
@@ -730,7 +742,7 @@ def _chunk_view(state: RunState, index: int) -> tuple[str, str, str]:
 
 def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
-               request: gr.Request):
+               copy_bias, request: gr.Request):
     """Clean one chunk again with the current settings and put it into the result."""
     state = current(request)
     if state is None or state.plan is None:
@@ -744,7 +756,7 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
         raise user_error("A run is still going: stop it or let it finish, then regenerate.")
     settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
-                             max_pages)
+                             max_pages, copy_bias)
     if not settings.use_llm:
         raise user_error("Regenerating needs the model: untick 'rules only' in the settings.")
     chunk = state.plan.chunks[index]
@@ -783,7 +795,7 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
 
         def events():
             load_model_for(settings, state)
-            return clean_one_events_gpu(chunk, settings, state.id)
+            return clean_one_events_gpu(chunk, settings, state.id, str(state.folder))
 
         start_worker(state, events, apply, ticket)
         working = True
@@ -809,17 +821,20 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
 def _rewrite_files(state: RunState) -> None:
     """Write the cleaned text and the report again after one chunk changed."""
     finished = [state.done[i] for i in sorted(state.done)]
+    chunks = state.plan.chunks
+    gaps = tuple((chunks[a].index, chunks[b].index) for a, b in gap_runs(chunks, state.done))
     writer = ResultWriter(state.clean_path, state.report_path)
     for item in finished:
         writer.add(item)
     writer.finish(RunFinished(
-        text=join_outputs(finished),
+        text=join_result(chunks, state.done),
         chunks_done=len(finished),
-        chunks_total=len(state.plan.chunks),
-        stopped=len(finished) < len(state.plan.chunks),
+        chunks_total=len(chunks),
+        stopped=len(finished) < len(chunks),
         seconds=state.summary.seconds if state.summary else 0.0,
         output_path=str(state.clean_path),
         report_path=str(state.report_path),
+        gaps=gaps,
     ))
 
 
@@ -896,6 +911,13 @@ def build() -> gr.Blocks:
                                                    precision=0, minimum=1, maximum=4096, elem_id="max-new-tokens")
                         seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1,
                                          elem_id="seed")
+                    copy_bias = gr.Number(
+                        label="Copy bias (-1 = the model's default)", value=-1, minimum=-1,
+                        maximum=MAX_COPY_BIAS, step=0.5, elem_id="copy-bias",
+                        info=f"A bonus for copying the source where the model would edit; "
+                             f"the bundled model's default is {models.default_copy_bias(models.BUNDLED):g}, "
+                             f"others' 0 (off).",
+                    )
                     guard_policy = gr.Radio(
                         choices=[("keep the input for a rejected chunk", "fallback"),
                                  ("keep the model's text anyway", "keep")],
@@ -928,9 +950,10 @@ def build() -> gr.Blocks:
                 with gr.Accordion("Extracted text (raw)", open=False, elem_id="raw-text"):
                     raw = gr.Textbox(show_label=False, lines=12, max_lines=24, interactive=False, elem_id="raw")
 
-        # max_pages comes last so that callers written before it existed keep working.
+        # New settings come last so that callers written before they existed keep working.
         settings_inputs = [password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-                           temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages]
+                           temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
+                           copy_bias]
         extract_inputs = [pdf, password, pages, max_chars, max_pages]
         run_outputs = [document, progress, cleaned, table, chunk_picker, raw, files]
         assert len(run_outputs) == N_RUN_OUTPUTS

@@ -59,6 +59,31 @@ def _remove(path: Path) -> None:
 # one run
 
 
+class StopFile:
+    """A stop signal another process can see: `set()` creates the file, `is_set()` looks for it.
+
+    On ZeroGPU the pipeline runs in a GPU worker process, which a threading.Event does not
+    reach; the run's folder is on the same disk. Stopped this way, the pipeline winds down as
+    it does on a local Stop and sends every chunk it finished (closing its stream would end
+    it at once, with the chunks not yet due in document order only in the files).
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def is_set(self) -> bool:
+        return self.path.exists()
+
+    def set(self) -> None:
+        try:
+            self.path.touch()
+        except OSError:  # the run's folder is gone: nothing is left to stop
+            pass
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass(eq=False)  # compared and hashed by identity: a run is itself, whatever it holds
 class RunState:
     """What one session's run has produced so far; the page is rendered from it.
@@ -111,6 +136,11 @@ class RunState:
     @property
     def report_path(self) -> Path:
         return self.folder / f"{self.name}.report.jsonl"
+
+    @property
+    def stop_file(self) -> StopFile:
+        """The run's stop signal for a pipeline in another process (ZeroGPU)."""
+        return StopFile(self.folder / ".stop")
 
     def apply(self, event) -> bool:
         """Take one pipeline event in; True when the page should be updated right away."""
@@ -191,8 +221,10 @@ class RunState:
 
         While chunks are missing (the run is going, was stopped, failed) the cleaned text is
         offered as a copy named NAME.partial.clean.txt: the name tells a reader that chunks
-        are missing, and the text inside stays free of markers. The report's last line says
-        the same ("partial": true). Call with `lock` held.
+        are missing. While the run goes it holds the finished chunks in order; once it is over,
+        every finished chunk with each gap marked and filled with its rule-cleaned text
+        (pipeline.output.join_result). The report's last line says the same ("partial": true,
+        "gaps"). Call with `lock` held.
         """
         if self.plan is None:
             return []

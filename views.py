@@ -12,7 +12,7 @@ import time
 
 from pipeline import ChunkDone, ChunkPlan, ChunkProgress, DocumentInfo, Settings
 from pipeline.events import document_fields
-from pipeline.output import join_outputs
+from pipeline.output import join_outputs, join_result
 from sessions import RunState
 
 
@@ -105,17 +105,26 @@ def progress_line(state: RunState) -> str:
 
 
 def cleaned_text(state: RunState) -> str:
-    """Finished chunks in order, then the text of chunks still being written."""
-    finished = [state.done[i] for i in sorted(state.done)]
-    text = join_outputs(finished)
-    if state.plan is not None:
-        for index in sorted(state.partial):
-            if index in state.done:
-                continue
-            chunk = state.plan.chunks[index]
-            part = state.partial[index].text
-            if part:
-                text += (chunk.separator if text else "") + part
+    """The text a visitor reads. While the run goes: the finished chunks up to the first one
+    not finished, then that chunk's text as the model writes it (chunks further on are in
+    the table, not here: pieces of them would read as if the text between were gone). Once
+    over with chunks missing: every finished chunk, each gap marked (pipeline.output)."""
+    if state.plan is None:
+        return ""
+    chunks = state.plan.chunks
+    if not state.busy and state.done and len(state.done) < len(chunks):
+        why = "the run failed" if state.error else "the run was stopped"
+        return join_result(chunks, state.done, why)
+    prefix = []
+    for chunk in chunks:
+        if chunk.index not in state.done:
+            break
+        prefix.append(state.done[chunk.index])
+    text = join_outputs(prefix)
+    if len(prefix) < len(chunks):
+        writing = state.partial.get(chunks[len(prefix)].index)
+        if writing is not None and writing.text:
+            text += (chunks[len(prefix)].separator if text else "") + writing.text
     return text
 
 

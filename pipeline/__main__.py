@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--top-p", type=float, default=defaults.top_p, help="(default: %(default)s)")
     llm.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens, help="per chunk (default: %(default)s)")
     llm.add_argument("--seed", type=int, help="make sampling repeatable")
+    llm.add_argument("--copy-bias", type=float, metavar="B",
+                     help="logit bonus for copying the source where the model would edit "
+                          "(default: the model's own, 8 for the bundled model, 0 = off for others)")
+    llm.add_argument("--draft-tokens", type=int, default=defaults.draft_tokens, metavar="K",
+                     help="source tokens checked per forward pass; 0 = no drafting (default: %(default)s)")
     llm.add_argument("--system-prompt", metavar="FILE", help="system prompt file (default: prompts/clean.txt)")
     llm.add_argument("--guard-policy", choices=GUARD_POLICIES, default=defaults.guard_policy,
                      help="for a chunk the guard rejects: 'fallback' keeps the normalized input, 'keep' keeps the model output (default: %(default)s)")
@@ -83,6 +88,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise PipelineError("--batch-size must be at least 1")
     if args.temperature < 0:
         raise PipelineError("--temperature must be 0 (greedy) or more")
+    if args.copy_bias is not None and args.copy_bias < 0:
+        raise PipelineError("--copy-bias must be 0 (off) or more")
+    if args.draft_tokens < 0:
+        raise PipelineError("--draft-tokens must be 0 (no drafting) or more")
     if not 0 < args.top_p <= 1:
         raise PipelineError("--top-p must be in (0, 1]")
     system_prompt = None
@@ -109,6 +118,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,
         seed=args.seed,
+        copy_bias=args.copy_bias,
+        draft_tokens=args.draft_tokens,
         guard_policy=args.guard_policy,
     )
 
@@ -196,7 +207,8 @@ def consume(source: Path, settings: Settings, output: Path | None, report: str |
     except KeyboardInterrupt:
         stop.set()
         events.close()
-        print("\ninterrupted: finished chunks were kept", file=sys.stderr)
+        print("\ninterrupted: every finished chunk was kept (the rest is marked in the output file)",
+              file=sys.stderr)
         return 130
     finally:
         for bar in (pages_bar, chunks_bar):

@@ -104,11 +104,14 @@ class ChunkDone:
     seconds: float = 0.0
     tokens: int = 0  # new tokens generated
     error: str | None = None
+    drafted: int = 0  # source tokens offered as drafts
+    accepted: int = 0  # draft tokens the model agreed with
+    halted: str | None = None  # why the online guard stopped the chunk while it was written
 
 
 @dataclass(frozen=True)
 class RunFinished:
-    text: str  # finished chunks joined, in document order
+    text: str  # finished chunks in document order; each run of missing ones marked (pipeline.output)
     chunks_done: int
     chunks_total: int
     stopped: bool  # True when a stop request ended the run early (partial result)
@@ -116,6 +119,7 @@ class RunFinished:
     output_path: str | None = None
     report_path: str | None = None
     notes: tuple[str, ...] = ()  # the plan's limit notes: the text covers less than the selection
+    gaps: tuple[tuple[int, int], ...] = ()  # (first, last) chunk indexes of each run of missing chunks
 
 
 Event = DocumentInfo | PageRead | ChunkPlan | ChunkProgress | ChunkDone | RunFinished

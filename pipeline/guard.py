@@ -8,8 +8,15 @@ returns a GuardReport with four measures and a verdict:
     length_ratio  output characters / input characters
     repetition    share of output word 4-grams repeated more often than in the input (loops)
 
-plus two checks for things the product promises never to emit: markdown the input did not
-have (bullets, bold, headings) and a chatty preamble ("Here is the cleaned text:").
+plus checks for things the product promises never to emit: markdown the input did not have
+(bullets, bold, headings), a chatty preamble ("Sure! Here is the cleaned text"), words added
+after the end of the input (a chunk ends mid-sentence; a model that finishes the sentence
+invents it), and an echo of the prompt (its markers or a line of its instructions).
+
+`OnlineGuard` looks at a row's text while it is being written and says as soon as the text
+is sure to be rejected (a loop, runaway length, a preamble, an echoed prompt), so the engine
+can stop the row and let its input stand in at once. `check(..., halted=reason)` turns such a
+stop into a rejected verdict.
 
 `apply_policy(report, source, output, policy)` picks the text that goes into the result:
 under "fallback" (the default) a rejected chunk is replaced by its normalized input; under
@@ -47,8 +54,11 @@ __all__ = [
     "DEFAULT",
     "GuardThresholds",
     "Metrics",
+    "OnlineGuard",
     "added_markdown",
     "added_preamble",
+    "appended_words",
+    "echoed_prompt",
     "apply_policy",
     "check",
     "judge",
@@ -78,6 +88,7 @@ class GuardThresholds:
     repetition_reject: float = 0.20  # rejected above: a generation loop
     min_words: int = 3  # distinct missing/invented words needed before a word limit applies
     ngram: int = 4  # word n-gram size for the repetition measure
+    appended_reject: int = 3  # content words after the input's end: suspicious from 1, rejected from this
 
 
 DEFAULT = GuardThresholds()
@@ -98,6 +109,8 @@ class Metrics:
     core_ratio: float  # output characters / input characters less citations and arXiv stamps
     markdown: tuple[str, ...]  # kinds of markdown the output added ("bullets", "bold", ...)
     preamble: str | None  # the chatty opening or closing line the output added, if any
+    appended: int = 0  # content words after the point where the input ends
+    echo: str | None = None  # a piece of the prompt the output repeats, if any
 
 
 # --- words ---------------------------------------------------------------------------------
@@ -294,6 +307,54 @@ def added_preamble(source: str, output: str) -> str | None:
     return None
 
 
+# --- text after the end, echoes -----------------------------------------------------------------
+
+_END_WINDOW = 12  # the input's last words: where the output should end
+
+
+def appended_words(source: str, output: str) -> int:
+    """Content words the output has after the place where the input ends, and that the
+    input's ending does not have.
+
+    The end is the last pair of output words that is also a pair among the input's last
+    words, one of them a content word. A chunk ends where the chunker cut it, often
+    mid-sentence: a model that completes the sentence invents its end. Words of the input's
+    own ending (one after a citation the output dropped, say) are not counted; an output that
+    ends elsewhere counts 0: the kept and invented measures judge that case.
+
+    `appended_words("we choose a random", "we choose a random value for the time")` -> 2
+    """
+    src, out = _tokens(source), _tokens(output)
+    tail = src[-_END_WINDOW:]
+    pairs = {p for p in zip(tail, tail[1:]) if _is_content(p[0]) or _is_content(p[1])}
+    if not pairs or len(out) < 2:
+        return 0
+    ending = _Side(tail)
+    for i in range(len(out) - 1, 0, -1):
+        if (out[i - 1], out[i]) in pairs:
+            return sum(1 for t in out[i + 1 :] if _is_content(t) and not t.isdigit() and not ending.has(t))
+    return 0
+
+
+# Markers an older prompt put around the chunk, and its instruction line.
+_PROMPT_PIECES = ("<text>", "</text>", "clean up this text:")
+
+
+def echoed_prompt(source: str, output: str, instructions: str | None = None) -> str | None:
+    """A piece of the prompt the output repeats and the input does not have: a data marker,
+    or a line of the instructions (the system prompt) at least 24 characters long."""
+    out = " ".join(output.casefold().split())
+    src = " ".join(source.casefold().split())
+    for piece in _PROMPT_PIECES:
+        if piece in out and piece not in src:
+            return piece
+    for line in (instructions or "").splitlines():
+        line = " ".join(line.strip(" -*\t").casefold().split())
+        if len(line) >= 24 and line in out and line not in src:
+            return line if len(line) <= 60 else line[:57] + "..."
+    return None
+
+
 # --- measures ---------------------------------------------------------------------------------
 
 
@@ -329,7 +390,7 @@ def _content(tokens) -> set[str]:
     return {t for t in set(tokens) if len(t) > 1 and t not in _STOPWORDS}
 
 
-def measure(source: str, output: str, ngram: int = DEFAULT.ngram) -> Metrics:
+def measure(source: str, output: str, ngram: int = DEFAULT.ngram, instructions: str | None = None) -> Metrics:
     """The guard's measures for one chunk, before any threshold."""
     src_text, out_text = _prepare(source), _prepare(output)
     src_tokens, out_tokens = _TOKEN.findall(src_text), _TOKEN.findall(out_text)
@@ -366,6 +427,8 @@ def measure(source: str, output: str, ngram: int = DEFAULT.ngram) -> Metrics:
         core_ratio=out_chars / core_chars if core_chars else ratio,
         markdown=added_markdown(source, output),
         preamble=added_preamble(source, output),
+        appended=appended_words(source, output),
+        echo=echoed_prompt(source, output, instructions),
     )
 
 
@@ -406,11 +469,19 @@ def judge(m: Metrics, t: GuardThresholds = DEFAULT) -> tuple[str, tuple[str, ...
         suspicious.append(
             f"output repeats some phrases ({_pct(m.repetition)} of its {t.ngram}-word sequences)"
         )
+    if m.appended:
+        (rejected if m.appended >= t.appended_reject else suspicious).append(
+            f"{m.appended} word{'s' if m.appended != 1 else ''} added after the end of the input (invented?)"
+        )
+    if m.echo:
+        rejected.append(f'repeats the prompt ("{m.echo}")')
     if m.markdown:
         suspicious.append(f"markdown added ({', '.join(m.markdown)})")
     if m.preamble:
+        # tidy_output already took off a one-line "Here is the cleaned text:"; a chatty
+        # line that is still here would be read out as part of the text.
         quoted = m.preamble if len(m.preamble) <= 40 else m.preamble[:37] + "..."
-        suspicious.append(f'preamble added ("{quoted}")')
+        rejected.append(f'preamble added ("{quoted}")')
 
     if rejected:
         return "rejected", tuple(rejected + suspicious)
@@ -419,10 +490,17 @@ def judge(m: Metrics, t: GuardThresholds = DEFAULT) -> tuple[str, tuple[str, ...
     return "ok", ()
 
 
-def check(source: str, output: str, thresholds: GuardThresholds = DEFAULT) -> GuardReport:
-    """Measure one cleaned chunk against its normalized input and give a verdict."""
-    m = measure(source, output, thresholds.ngram)
+def check(source: str, output: str, thresholds: GuardThresholds = DEFAULT, *,
+          halted: str | None = None, instructions: str | None = None) -> GuardReport:
+    """Measure one cleaned chunk against its normalized input and give a verdict.
+
+    `halted`: why the online guard stopped the chunk while it was written (the verdict is then
+    rejected). `instructions`: the system prompt, whose lines the output must not repeat.
+    """
+    m = measure(source, output, thresholds.ngram, instructions)
     verdict, reasons = judge(m, thresholds)
+    if halted:
+        verdict, reasons = "rejected", (f"stopped while writing: {halted}", *reasons)
     return GuardReport(
         kept=m.kept,
         invented=m.invented,
@@ -444,3 +522,60 @@ def apply_policy(report: GuardReport, source: str, output: str, policy: str) -> 
     if policy == "fallback" and report.verdict == "rejected":
         return source, "fallback"
     return output, "llm"
+
+
+# --- while the text is written ----------------------------------------------------------------
+
+_LOOP_GRAM = 8  # an 8-word sequence written 3 times, more often than the input has it, is a loop
+_LOOP_MIN_WORDS = 24  # words before the repetition share is trusted
+
+
+class OnlineGuard:
+    """Looks at one chunk's text while the model writes it (`look` every few tokens) and says
+    when the text is sure to be rejected, so the row can stop at once:
+
+    - a loop: the repetition share over the reject limit, or an 8-word sequence three times;
+    - runaway length: already longer than the reject limit allows;
+    - a preamble, once the first line is complete;
+    - an echo of the prompt.
+
+    Words added after the end, and too little kept, can only be judged on the finished text.
+    """
+
+    def __init__(self, source: str, instructions: str | None = None, thresholds: GuardThresholds = DEFAULT):
+        self.source = source
+        self.instructions = instructions
+        self.t = thresholds
+        self.next_look = 0  # the token count at which the caller should look again
+        self._side: _Side | None = None
+
+    def look(self, text: str, tokens: int, every: int = 16) -> str | None:
+        """Why `text` (the row's text so far, `tokens` long) is sure to be rejected, or None."""
+        from pipeline.prompt import tidy_output
+
+        self.next_look = tokens + every
+        t = self.t
+        output = tidy_output(text, self.source)
+        if len(output) > t.longer_reject * len(self.source.strip()) + t.length_slack:
+            return "runaway length"
+        echo = echoed_prompt(self.source, output, self.instructions)
+        if echo:
+            return f'it repeats the prompt ("{echo}")'
+        if "\n" in output.lstrip() or len(output) >= 200:
+            preamble = added_preamble(self.source, output)
+            if preamble and not output.endswith(preamble):
+                return "a preamble"
+        words = _TOKEN.findall(_prepare(output))
+        if len(words) >= _LOOP_MIN_WORDS:
+            if self._side is None:
+                self._side = _Side(_TOKEN.findall(_prepare(self.source)))
+            if _repetition(self._side, words, t.ngram) > t.repetition_reject or self._looped(words):
+                return "a loop"
+        return None
+
+    def _looped(self, words: list[str]) -> bool:
+        grams = Counter(zip(*(words[i:] for i in range(_LOOP_GRAM))))
+        for gram, count in grams.most_common(3):
+            if count >= 3 and _occurrences(self._side.stream, "".join(gram), count) < count:
+                return True
+        return False

@@ -18,7 +18,7 @@ float16, CPU in float32 (bf16 matmuls are very slow on CPUs without AMX). The to
 up for batched generation: left padding and a pad token (the model's own pad or eos token; the
 embeddings are never resized).
 
-What this module does not do: generation (see `pipeline.clean`), ZeroGPU placement (the app
+What this module does not do: generation (see `pipeline.engine` and `pipeline.schedule`), ZeroGPU placement (the app
 passes `device="cuda"`; this package never imports `spaces`), downloading the bundled file.
 """
 
@@ -344,7 +344,7 @@ def _from_folder(folder: str, dtype, device: str, **kwargs):
 
 
 def load_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) -> LoadedModel:
-    """Load a model and its tokenizer, ready for `pipeline.clean`.
+    """Load a model and its tokenizer, ready for `pipeline.engine`.
 
     Raises ModelUnavailableError (with the cause and the bundled model as the way out) when
     the model cannot be had; other exceptions are bugs.
@@ -393,6 +393,20 @@ def load_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) ->
     model.eval()
     tokenizer = _prepare_tokenizer(tokenizer, model, name)
     return LoadedModel(model, tokenizer, name, device, _dtype_name(next(model.parameters()).dtype), source)
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding defaults per model
+
+# The copy bias a model gets when settings.copy_bias is None. The bundled 135M model loops,
+# echoes and invents when it writes freely; anchored to the source it copies and makes small
+# edits (docs/QUALITY.md has the measurement that chose the value). Larger models do not need
+# it: 0 is plain decoding.
+COPY_BIAS = {BUNDLED: 8.0}
+
+
+def default_copy_bias(name: str) -> float:
+    return COPY_BIAS.get((name or BUNDLED).strip(), 0.0)
 
 
 # ---------------------------------------------------------------------------------------------

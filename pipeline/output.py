@@ -1,20 +1,40 @@
-"""Writes a run's results to disk as they are produced.
+"""Writes a run's results to disk as they are produced, and joins a partial result honestly.
 
 The cleaned text file grows chunk by chunk (flushed after each, as the notebook does), so a
 run that is stopped or crashes leaves every finished chunk on disk. The optional report is
 JSON Lines: one object per finished chunk, then one summary object.
 
-This module only writes; it decides nothing about what the text is.
+A partial result (stopped, interrupted, failed) never reads as continuous text with pieces
+missing. `join_result` keeps every finished chunk in its place and replaces each run of
+missing chunks by a marked block that holds their rule-cleaned text:
+
+    [PDF Cleaner: chunks 5–37 (pages 3–9) were not cleaned by the model: the run was stopped.
+    Their text as the rules left it follows.]
+    ...
+    [PDF Cleaner: end of the text the model did not clean.]
+
+so the text is whole and every gap is visible, in the file as on the page. When the run ends
+with gaps or with chunks that finished out of order, `ResultWriter.finish` rewrites the text
+file in that form.
+
+This module only writes and joins; it decides nothing about what the text is.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.events import ChunkDone, RunFinished
+from pipeline.events import Chunk, ChunkDone, RunFinished
+
+GAP_OPEN = (
+    "[PDF Cleaner: {what} ({pages}) {were} not cleaned by the model: {why}. "
+    "{their} text as the rules left it follows.]"
+)
+GAP_CLOSE = "[PDF Cleaner: end of the text the model did not clean.]"
 
 
 def join_outputs(done: list[ChunkDone]) -> str:
@@ -24,6 +44,52 @@ def join_outputs(done: list[ChunkDone]) -> str:
         if parts:
             parts.append(item.chunk.separator)
         parts.append(item.output)
+    return "".join(parts)
+
+
+def gap_runs(chunks: Sequence[Chunk], done: Mapping[int, ChunkDone]) -> list[tuple[int, int]]:
+    """(first, last) positions in `chunks` of each run of chunks that are not in `done`."""
+    runs: list[tuple[int, int]] = []
+    start = None
+    for k, chunk in enumerate(chunks):
+        if chunk.index in done:
+            if start is not None:
+                runs.append((start, k - 1))
+                start = None
+        elif start is None:
+            start = k
+    if start is not None:
+        runs.append((start, len(chunks) - 1))
+    return runs
+
+
+def _pages(first: Chunk, last: Chunk) -> str:
+    a, b = first.first_page, last.last_page
+    return f"page {a}" if a == b else f"pages {a}–{b}"
+
+
+def join_result(chunks: Sequence[Chunk], done: Mapping[int, ChunkDone], why: str = "the run was stopped") -> str:
+    """The run's text: finished chunks in document order, each run of missing ones marked
+    and filled with its rule-cleaned (normalized) text. With nothing missing it is
+    `join_outputs` of the finished chunks."""
+    parts: list[str] = []
+    gaps = dict(gap_runs(chunks, done))
+    k, after_gap = 0, False
+    while k < len(chunks):
+        chunk = chunks[k]
+        if k in gaps:
+            span = chunks[k : gaps[k] + 1]
+            one = len(span) == 1
+            what = f"chunk {chunk.index + 1}" if one else f"chunks {chunk.index + 1}–{span[-1].index + 1}"
+            opening = GAP_OPEN.format(what=what, pages=_pages(chunk, span[-1]), were="was" if one else "were",
+                                      why=why, their="Its" if one else "Their")
+            body = "".join((c.separator if i else "") + c.text for i, c in enumerate(span))
+            parts.append(("\n\n" if parts else "") + f"{opening}\n{body}\n{GAP_CLOSE}")
+            k, after_gap = gaps[k] + 1, True
+            continue
+        separator = ("\n\n" if after_gap else chunk.separator) if parts else ""
+        parts.append(separator + done[chunk.index].output)
+        k, after_gap = k + 1, False
     return "".join(parts)
 
 
@@ -39,7 +105,11 @@ def chunk_record(item: ChunkDone) -> dict:
         "seconds": round(item.seconds, 3),
         "tokens": item.tokens,
         "error": item.error,
+        "drafted": item.drafted,
+        "accepted": item.accepted,
     }
+    if item.halted:
+        record["halted"] = item.halted
     if item.guard is not None:
         record.update(
             verdict=item.guard.verdict,
@@ -83,8 +153,19 @@ class ResultWriter:
             self._report.flush()
         self._written += 1
 
-    def finish(self, summary: RunFinished) -> None:
-        if self._text is not None and self._written:
+    def finish(self, summary: RunFinished, late: Sequence[ChunkDone] = ()) -> None:
+        """Close the files. `late`: chunks finished but not written in order (the run ended
+        before the chunks before them); with those, or with gaps, the text file is rewritten
+        as `summary.text` (gaps marked)."""
+        for item in late:
+            if self._report is not None:
+                self._report.write(json.dumps(chunk_record(item), ensure_ascii=False) + "\n")
+        if self._text is not None and (late or summary.gaps):
+            self._text.close()
+            partial = self.text_path.with_name(self.text_path.name + ".tmp")
+            partial.write_text(summary.text + "\n", encoding="utf-8")
+            os.replace(partial, self.text_path)
+        elif self._text is not None and self._written:
             self._text.write("\n")
         if self._report is not None:
             self._report.write(
@@ -94,6 +175,7 @@ class ResultWriter:
                         "chunks_done": summary.chunks_done,
                         "chunks_total": summary.chunks_total,
                         "partial": summary.stopped or summary.chunks_done < summary.chunks_total,
+                        "gaps": [[first + 1, last + 1] for first, last in summary.gaps],
                         "seconds": round(summary.seconds, 3),
                         "notes": list(summary.notes),
                     }

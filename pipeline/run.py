@@ -9,7 +9,10 @@ orders them, maps chunks back to pages, and writes finished chunks as they come.
 
 Errors the user can fix are raised as PipelineError subclasses before or during the stream;
 anything else is a bug and propagates unchanged. Closing the generator (or setting `stop`)
-ends the run; finished chunks are already on disk when an output path was given.
+ends the run. Nothing finished is lost: every chunk the model stage finished, even one that
+was not yet due in document order, is judged and written before the generator ends (closed,
+interrupted or failed included), and a partial result marks each run of missing chunks
+(pipeline.output.join_result).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 from pipeline import chunk as chunking
 from pipeline import extract, normalize, sandbox
@@ -32,7 +36,7 @@ from pipeline.events import (
     PageRead,
     RunFinished,
 )
-from pipeline.output import ResultWriter, join_outputs
+from pipeline.output import ResultWriter, gap_runs, join_result
 from pipeline.settings import Settings
 
 
@@ -99,18 +103,30 @@ def run(
     yield plan
 
     writer = ResultWriter(output_path, report_path)
-    done: list[ChunkDone] = []
+    written: dict[int, ChunkDone] = {}  # yielded in document order, and written as they came
+    finished: dict[int, ChunkDone] = {}  # every chunk the stage finished, judged, in any order
+    why = "the run was stopped"
     try:
-        for event in process_chunks(plan.chunks, settings, model, stop):
+        for event in process_chunks(plan.chunks, settings, model, stop, finished=finished):
             if isinstance(event, ChunkDone):
-                done.append(event)
+                written[event.index] = event
                 writer.add(event)
             yield event
+    except KeyboardInterrupt:
+        why = "the run was interrupted"
+        raise
+    except GeneratorExit:
+        raise
+    except BaseException:
+        why = "the run failed"
+        raise
     finally:
-        # Runs on normal end, on stop, and when the consumer closes the generator: the
-        # text of every finished chunk is already written; mark what is missing.
+        # Runs on normal end, on stop, when the consumer closes the generator and when an
+        # exception ends it: every finished chunk goes into the files, gaps are marked.
+        done = {**finished, **written}
+        gaps = tuple((plan.chunks[a].index, plan.chunks[b].index) for a, b in gap_runs(plan.chunks, done))
         summary = RunFinished(
-            text=join_outputs(done),
+            text=join_result(plan.chunks, done, why),
             chunks_done=len(done),
             chunks_total=len(plan.chunks),
             stopped=interrupted or len(done) < len(plan.chunks),
@@ -118,8 +134,9 @@ def run(
             output_path=str(output_path) if output_path else None,
             report_path=str(report_path) if report_path else None,
             notes=plan.notes,
+            gaps=gaps,
         )
-        writer.finish(summary)
+        writer.finish(summary, late=[done[i] for i in sorted(done) if i not in written])
     yield summary
 
 
@@ -213,37 +230,46 @@ def _token_budget(settings: Settings) -> dict:
 
 
 def process_chunks(
-    chunks, settings: Settings, model=None, stop: threading.Event | None = None
+    chunks, settings: Settings, model=None, stop: threading.Event | None = None,
+    finished: dict[int, ChunkDone] | None = None,
 ) -> Iterator[ChunkProgress | ChunkDone]:
-    """Turn planned chunks into finished ones: by rules only, or by the LLM plus the guard.
+    """Turn planned chunks into finished ones: by rules only, or by the model stage plus the guard.
 
-    run() calls it for the whole plan; the web page calls it for one chunk to regenerate.
+    Every finished chunk is judged and put into `finished` (by index) the moment the stage
+    has it, in any order, so the caller keeps it even when the stream ends before it is due.
+    run() calls this for the whole plan; the web page calls it for one chunk to regenerate.
     """
     stop = stop or threading.Event()
+    finished = finished if finished is not None else {}
     if not settings.use_llm:
         for item in chunks:
             if stop.is_set():
                 return
-            yield ChunkDone(index=item.index, chunk=item, output=item.text, source="rules")
+            done = ChunkDone(index=item.index, chunk=item, output=item.text, source="rules")
+            finished[item.index] = done
+            yield done
         return
 
-    from pipeline import clean, guard
+    from pipeline import guard
     from pipeline.model import get_model
+    from pipeline.prompt import default_system_prompt
+    from pipeline.schedule import EngineStage
 
     loaded = model if model is not None else get_model(settings.model)
-    for event in clean.clean_chunks(chunks, settings, loaded, stop=stop):
-        if isinstance(event, ChunkDone) and event.source == "llm":
-            report = guard.check(event.chunk.text, event.output)
-            text, label = guard.apply_policy(report, event.chunk.text, event.output, settings.guard_policy)
-            event = ChunkDone(
-                index=event.index,
-                chunk=event.chunk,
-                output=text,
-                source=label,
-                model_output=event.model_output if event.model_output is not None else event.output,
-                guard=report,
-                seconds=event.seconds,
-                tokens=event.tokens,
-                error=event.error,
-            )
+    instructions = settings.system_prompt or default_system_prompt()
+
+    def judged(event: ChunkDone) -> ChunkDone:
+        if event.source != "llm":
+            return event
+        report = guard.check(event.chunk.text, event.output, halted=event.halted, instructions=instructions)
+        text, label = guard.apply_policy(report, event.chunk.text, event.output, settings.guard_policy)
+        return replace(event, output=text, source=label, guard=report,
+                       model_output=event.model_output if event.model_output is not None else event.output)
+
+    def keep(event: ChunkDone) -> None:
+        finished[event.index] = judged(event)
+
+    for event in EngineStage(loaded).clean(chunks, settings, stop=stop, keep=keep):
+        if isinstance(event, ChunkDone):
+            event = finished.get(event.index) or judged(event)
         yield event

@@ -36,8 +36,10 @@ class Settings:
     temperature: float = 0.7  # notebook's value; 0 means greedy decoding
     top_p: float = 0.9  # notebook's value
     max_new_tokens: int = 512  # notebook's value, per chunk
-    batch_size: int | None = None  # chunks per generate call; None = adapt to device
+    batch_size: int | None = None  # chunks generated at once; None = adapt to device
     seed: int | None = None  # fixes sampling so a run can be repeated
+    copy_bias: float | None = None  # logit bonus for copying the source; None = the model's default
+    draft_tokens: int = 32  # source tokens verified per forward pass at most; 0 = no drafting
 
     # --- faithfulness guard ---
     guard_policy: str = "fallback"  # "fallback": keep normalized input for a rejected chunk

@@ -596,6 +596,32 @@ def simple_pdf(page_texts: list[str], *, title: str = "", author: str = "") -> b
     return buf.getvalue()
 
 
+def text_pdf(page_texts: list[str], *, size: float = 9.0, title: str = "") -> bytes:
+    """Each text's lines as they are (not re-wrapped), Helvetica at `size` pt, continued on
+    a new page when a page is full: a PDF whose extracted text is the given text, used to
+    read an existing extraction (the KD survey's) back through the whole pipeline. Characters
+    outside WinAnsi are drawn as reportlab draws them.
+    """
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setTitle(title)
+    c.setDateFormatter(lambda *_: PDF_DATE)
+    leading = size * 1.25
+    per_page = int((_PAGE_H - 2 * 54) // leading)
+    for text in page_texts:
+        lines = text.split("\n")
+        for start in range(0, max(1, len(lines)), per_page):
+            t = c.beginText(36, _PAGE_H - 54)
+            t.setFont("Helvetica", size)
+            t.setLeading(leading)
+            for line in lines[start : start + per_page]:
+                t.textLine(line)
+            c.drawText(t)
+            c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
 def with_metadata(pdf: bytes, metadata: dict[str, str]) -> bytes:
     """The same PDF with these raw /Info entries, e.g. {"/CreationDate": "last Tuesday"}.
 

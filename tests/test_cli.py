@@ -212,5 +212,5 @@ def test_ctrl_c_while_reading_exits_130_and_leaves_no_reading_process(tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr
-    assert "interrupted: finished chunks were kept" in stderr
+    assert "interrupted: every finished chunk was kept" in stderr
     assert not reader[0].is_running() or reader[0].status() == psutil.STATUS_ZOMBIE

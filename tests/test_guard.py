@@ -191,8 +191,9 @@ def test_word_loop_is_rejected():
 
 
 def test_a_phrase_repeated_a_few_times_is_suspicious():
-    tail = "Careful evaluation remains essential for every student model."
-    report = guard.check(PROSE, PROSE + " " + tail + " " + tail)
+    # In the middle of the text: after its end, new words are "added after the end".
+    phrase = "Careful evaluation remains essential for every student model."
+    report = guard.check(PROSE, phrase + " " + phrase + " " + PROSE)
     assert report.verdict == "suspicious", report
     assert 0.05 < report.repetition <= 0.2
 
@@ -261,9 +262,11 @@ def test_markdown_the_input_already_had_is_not_flagged():
         "The text is:\n\n",  # SmolLM2-135M's opening
     ],
 )
-def test_preambles_are_flagged(opening):
+def test_preambles_are_rejected(opening):
+    # tidy_output takes off a one-line "Here is the cleaned text:" before the guard looks;
+    # a chatty line still here would be read out as part of the text.
     report = guard.check(PROSE, opening + PROSE)
-    assert report.verdict == "suspicious"
+    assert report.verdict == "rejected"
     assert any(r.startswith("preamble added") for r in report.reasons)
 
 
@@ -419,3 +422,68 @@ def test_fallback_returns_the_input_exactly_when_rejected(source, output):
     text, label = guard.apply_policy(report, source, output, "fallback")
     expected = (source, "fallback") if report.verdict == "rejected" else (output, "llm")
     assert (text, label) == expected
+
+
+# --- words after the end, echoes of the prompt ---------------------------------------------------
+
+CUT = "To keep the overhead low, the scheduler needs to choose a random"
+
+
+def test_a_finished_sentence_after_the_chunks_end_is_rejected():
+    # The chunker cut the chunk mid-sentence; a model that completes the sentence invents it.
+    invented = CUT + " value; we would like this to represent only a small fraction of overall time."
+    report = guard.check(CUT, invented)
+    assert report.verdict == "rejected"
+    assert "7 words added after the end of the input (invented?)" in report.reasons
+    assert guard.appended_words(CUT, CUT + " value.") == 1
+    assert guard.check(CUT, CUT + " value.").verdict == "suspicious"
+
+
+def test_the_chunks_own_end_is_not_counted_as_added():
+    assert guard.appended_words(CUT, CUT) == 0
+    assert guard.appended_words(PROSE, PROSE.replace("essential", "key")) == 0
+    assert guard.appended_words(CUT + " (Gou et al., 2021) 12", CUT + ".") == 0  # dropped, not added
+    assert guard.check(PROSE, PROSE).verdict == "ok"
+
+
+def test_an_echo_of_the_prompt_is_rejected():
+    report = guard.check(PROSE, "<text>\n" + PROSE)
+    assert report.verdict == "rejected" and report.reasons == ('repeats the prompt ("<text>")',)
+    instructions = "You clean text.\n- Do not summarise, shorten, explain or comment."
+    echoed = PROSE + "\nDo not summarise, shorten, explain or comment."
+    assert guard.check(PROSE, echoed, instructions=instructions).verdict == "rejected"
+    quoted = "The rule reads: do not summarise, shorten, explain or comment. " + PROSE
+    assert guard.check(quoted, quoted, instructions=instructions).verdict == "ok"  # the input's own words
+
+
+def test_a_stop_by_the_online_guard_is_a_rejection():
+    report = guard.check(PROSE, PROSE[:200], halted="a loop")
+    assert report.verdict == "rejected" and report.reasons[0] == "stopped while writing: a loop"
+
+
+# --- the online guard ---------------------------------------------------------------------------
+
+
+def test_the_online_guard_stops_a_loop_as_soon_as_it_is_sure():
+    watch = guard.OnlineGuard(PROSE)
+    loop = "The student learns from the teacher again and again. " * 2
+    assert watch.look(loop, 20) is None  # twice could still be the text
+    assert watch.look(loop * 3, 60) == "a loop"
+    assert watch.next_look == 60 + 16
+
+
+def test_the_online_guard_stops_runaway_length_preambles_and_echoes():
+    assert guard.OnlineGuard("Short text.").look("Short text. " * 20, 60) == "runaway length"
+    watch = guard.OnlineGuard(PROSE)
+    assert watch.look("Sure! I can help with", 6) is None  # the first line is not complete yet
+    assert watch.look("Sure! I can help with that.\nKnowledge", 10) == "a preamble"
+    assert watch.look("Clean up this text:\n\nKnowledge", 8).startswith("it repeats the prompt")
+
+
+def test_the_online_guard_lets_a_faithful_copy_through_at_every_step():
+    watch = guard.OnlineGuard(PROSE)
+    words = PROSE.split()
+    for n in range(1, len(words) + 1):
+        assert watch.look(" ".join(words[:n]), n) is None
+    repeated = "A table lists A B C. A table lists A B C. A table lists A B C. A table lists A B C. The end."
+    assert guard.OnlineGuard(repeated).look(repeated, 40) is None  # the input's own repetition

@@ -1,7 +1,7 @@
-"""The real bundled model (SmolLM2-135M-Instruct): cache, batching, decoding, errors.
+"""The real bundled model (SmolLM2-135M-Instruct): cache, the engine's decoding, errors.
 
-Slow: the first load converts the GGUF (tens of seconds); every generation is small
-(max_new_tokens <= 32). Run with `pytest --slow tests/test_model_slow.py`.
+Slow: the first load converts the GGUF (tens of seconds); generations are small (a few short
+chunks, or a 2-page generated paper). Run with `pytest --slow tests/test_model_slow.py`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from pipeline.clean import clean_chunks, prompt_ids
 from pipeline.errors import ModelUnavailableError
 from pipeline.events import Chunk, ChunkDone
+from pipeline.prompt import build_messages, default_system_prompt, prompt_ids, tidy_output
+from pipeline.schedule import clean_chunks
 from pipeline.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -88,29 +89,49 @@ def test_bundled_model_is_cached_atomically_and_reused(cache_dir, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)  # float32 holds the de-quantised weights exactly
 
 
-def test_batched_greedy_equals_one_at_a_time(lm):
-    chunks = chunks_of(
-        "Knowledge distillation moves skills from a large teacher model to a small student model.",
-        "The survey covers algorithms, skills and verticalization. " * 3,
-        "Data augmentation creates training examples. " * 8,
-        "Results improve.",
-    )
-    one = done_of(clean_chunks(chunks, GREEDY.with_(batch_size=1), lm))
-    batched = done_of(clean_chunks(chunks, GREEDY.with_(batch_size=4), lm))
-    assert [d.index for d in one] == [d.index for d in batched] == [0, 1, 2, 3]
-    assert [d.model_output for d in batched] == [d.model_output for d in one]
-    assert all(d.tokens > 0 and d.source == "llm" for d in batched)
+CHUNKS = (
+    "Knowledge distillation moves skills from a large teacher model to a small student model.",
+    "The survey covers algorithms, skills and verticalization. " * 3,
+    "Data augmentation creates training examples for a chosen skill. Open-source models trained "
+    "this way approach proprietary ones at a fraction of the cost (Gou et al., 2021). " * 3,
+    "Results improve when the student sees the teacher's feedback.",
+)
+
+
+def test_greedy_with_drafting_equals_greedy_without_it(lm):
+    # Drafts only decide how many tokens one forward pass checks, never which are kept: with
+    # the default copy bias, and with rows of different lengths sharing the passes.
+    chunks = chunks_of(*CHUNKS)
+    settings = Settings(temperature=0, max_new_tokens=512, batch_size=4)
+    drafted = done_of(clean_chunks(chunks, settings, lm))
+    plain = done_of(clean_chunks(chunks, settings.with_(draft_tokens=0), lm))
+    assert [d.index for d in drafted] == [d.index for d in plain] == [0, 1, 2, 3]
+    assert [d.model_output for d in drafted] == [d.model_output for d in plain]
+    assert sum(d.accepted for d in drafted) > 0.9 * sum(d.tokens for d in drafted)  # the model copies
+    assert sum(d.drafted for d in plain) == 0
+
+
+def test_without_bias_the_engine_is_plain_greedy_decoding(lm):
+    import torch
+
+    chunks = chunks_of(*CHUNKS)
+    ours = done_of(clean_chunks(chunks, GREEDY.with_(copy_bias=0.0, batch_size=3), lm))
+    for chunk, done in zip(chunks, ours):
+        ids = torch.tensor([prompt_ids(lm.tokenizer, chunk.text, default_system_prompt())])
+        with torch.inference_mode():
+            out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                    max_new_tokens=GREEDY.max_new_tokens, pad_token_id=lm.tokenizer.pad_token_id)
+        plain = lm.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        assert done.model_output == plain
 
 
 def test_first_characters_are_intact(lm):
     """Our output starts with the chunk's first word; the notebook's slicing loses it."""
     import torch
 
-    from pipeline.clean import build_messages, default_system_prompt, tidy_output
-
     # A sentence the 135M model copies as it is under greedy decoding.
     sentence = "Examples of open-source models include LLaMA and Mistral."
-    (done,) = done_of(clean_chunks(chunks_of(sentence), GREEDY, lm))
+    (done,) = done_of(clean_chunks(chunks_of(sentence), GREEDY.with_(copy_bias=0.0), lm))
     assert done.output.startswith("Examples of open-source"), done.output
 
     # The same prompt through the notebook's decode: `[len(prompt):]` on text decoded without
@@ -135,6 +156,25 @@ def test_seeded_sampling_is_repeatable(lm):
     first = [d.model_output for d in done_of(clean_chunks(chunks, settings, lm))]
     second = [d.model_output for d in done_of(clean_chunks(chunks, settings, lm))]
     assert first == second
+
+
+def test_on_a_generated_paper_the_models_text_is_used_and_faithful(lm):
+    """Default settings, end to end: the guard accepts the model's text for most chunks and
+    what it keeps is the paper's body (the ground truth the generator knows)."""
+    from pipeline import run
+    from pipeline.events import RunFinished
+    from tests.pdf_factory import paper
+
+    generated = paper(pages=2, seed=5)
+    events = list(run(generated.pdf, Settings(), model=lm))
+    done = done_of(events)
+    used = [d for d in done if d.source == "llm"]
+    assert len(used) >= 0.75 * len(done), [(d.index, d.guard.reasons) for d in done if d.source != "llm"]
+    text = events[-1].text if isinstance(events[-1], RunFinished) else ""
+    body = set(w.strip(".,;:()").lower() for w in generated.body_words)
+    words = [w.strip(".,;:()").lower() for w in text.split()]
+    kept = sum(1 for w in body if w in set(words)) / len(body)
+    assert kept > 0.95, kept
 
 
 def test_special_tokens_from_a_chunk_never_become_special_ids(lm):

@@ -18,7 +18,10 @@ from pipeline import (
     Settings,
     run,
 )
+from pipeline.events import ChunkProgress
 from pipeline.normalize import normalize_document
+from pipeline.output import GAP_CLOSE
+from tests.fakes import FakeEngine, fake_lm
 from tests.pdf_factory import encrypted_pdf, image_only_pdf, paper, simple_pdf
 
 RULES = Settings(use_llm=False)
@@ -106,55 +109,64 @@ def test_stop_during_reading_gives_a_partial_result(paper8):
     assert isinstance(finished, RunFinished) and finished.stopped
 
 
-def test_closing_the_stream_keeps_finished_chunks_on_disk(paper8, tmp_path):
+def test_closing_the_stream_keeps_finished_chunks_on_disk_and_marks_the_rest(paper8, tmp_path):
     out, report = tmp_path / "out.txt", tmp_path / "report.jsonl"
     stream = run(paper8.pdf, RULES.with_(chunk_size=400), output_path=out, report_path=report)
-    done = []
+    done, plan = [], None
     for event in stream:
+        plan = event if isinstance(event, ChunkPlan) else plan
         if isinstance(event, ChunkDone):
             done.append(event)
             if len(done) == 3:
                 break
     stream.close()
     written = out.read_text(encoding="utf-8")
-    assert written.strip() == "".join(
-        (d.chunk.separator if i else "") + d.output for i, d in enumerate(done)
-    )
+    finished = "".join((d.chunk.separator if i else "") + d.output for i, d in enumerate(done))
+    assert written.startswith(finished + "\n\n[PDF Cleaner: chunks 4–")
+    assert f"{len(plan.chunks)} " in written.split("\n\n[PDF Cleaner: ")[1]  # the gap runs to the end
+    assert written.rstrip().endswith(GAP_CLOSE)
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
     assert [line["index"] for line in lines[:-1]] == [0, 1, 2]
     assert lines[-1]["summary"] and lines[-1]["partial"] is True
+    assert lines[-1]["gaps"] == [[4, len(plan.chunks)]]
 
 
-def test_full_run_writes_text_and_report(paper8, tmp_path):
+@pytest.fixture
+def fake_engine(monkeypatch):
+    from pipeline import engine
+
+    FakeEngine.reset(per_step=1, delay=0.005)
+    monkeypatch.setattr(engine, "Engine", FakeEngine)
+
+
+@pytest.mark.parametrize("how", ["close", "interrupt"])
+def test_chunks_finished_out_of_order_survive_a_close_or_ctrl_c(fake_engine, tmp_path, how):
+    # Chunk 0 runs alone first. Then chunk 1 is long and chunk 2 short: chunk 2 finishes first
+    # and waits for chunk 1 in document order. Closing the stream (Stop on ZeroGPU) or Ctrl-C
+    # must not lose it. The fake engine writes a word a pass: 200 one-letter words take ten
+    # times as long as twenty 19-letter ones, in chunks of the same 400 characters.
+    short = " ".join(["abcdefghijklmnopqrs"] * 20) + "."  # each paragraph is 400 characters
+    first = " ".join(["opening"] * 50) + "."
+    pdf = simple_pdf([first + "\n\n" + " ".join(["a"] * 199) + " a.\n\n" + short + "\n\n"
+                      + " ".join(["b"] * 199) + " b."])
     out, report = tmp_path / "out.txt", tmp_path / "report.jsonl"
-    events = list(run(paper8.pdf, RULES, output_path=out, report_path=report))
-    finished = events[-1]
-    assert out.read_text(encoding="utf-8") == finished.text + "\n"
+    settings = Settings(chunk_size=400, batch_size=3, temperature=0)
+    stream = run(pdf, settings, model=fake_lm(), output_path=out, report_path=report)
+    for event in stream:
+        if isinstance(event, ChunkPlan):
+            assert [len(c.text.split()) for c in event.chunks] == [50, 200, 20, 200]
+        if isinstance(event, ChunkProgress) and event.index == 1 and event.tokens > 60:
+            break  # chunk 2 (20 words) is done by now; chunk 1 is not
+    if how == "close":
+        stream.close()
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            stream.throw(KeyboardInterrupt)
+    written = out.read_text(encoding="utf-8")
+    why = "the run was stopped" if how == "close" else "the run was interrupted"
+    assert written.startswith(first + "\n\n[PDF Cleaner: chunk 2 (page 1) was not cleaned by the model: " + why)
+    assert f"{GAP_CLOSE}\n\n{short}\n\n[PDF Cleaner: chunk 4 (page 1) was not cleaned" in written
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
-    assert len(lines) == finished.chunks_total + 1
-    assert lines[0]["input"] == lines[0]["output"] and lines[0]["source"] == "rules"
-    assert lines[-1] == {**lines[-1], "summary": True, "partial": False}
-
-
-def test_errors_are_raised_before_any_work():
-    with pytest.raises(PasswordRequiredError):
-        list(run(encrypted_pdf("AES-256", user_password="secret"), RULES))
-    with pytest.raises(NoTextError):
-        list(run(image_only_pdf(), RULES))
-
-
-def test_password_opens_an_encrypted_pdf():
-    events = list(run(encrypted_pdf("AES-128", user_password="secret"), RULES.with_(password="secret")))
-    assert events[0].encrypted
-    assert events[-1].text.strip()
-
-
-def test_the_package_run_stays_the_function_once_the_module_is_imported():
-    import importlib
-    import sys
-
-    import pipeline
-
-    module = importlib.import_module("pipeline.run")
-    assert module is sys.modules["pipeline.run"] and module is not pipeline.run
-    assert pipeline.run is module.run and callable(pipeline.run)
+    assert [line["index"] for line in lines[:-1]] == [0, 2]
+    assert lines[1]["source"] == "llm" and lines[1]["output"] == short
+    assert lines[-1]["gaps"] == [[2, 2], [4, 4]]

@@ -42,3 +42,24 @@ def test_a_failed_chunk_shows_its_input_standing_in():
 
 def test_ranges_label():
     assert ranges_label([5, 1, 2, 3, 9, 10]) == "1–3, 5, 9–10"
+
+
+THREE = CHUNKS + (Chunk(2, "Third chunk text.", 3, 3, " "),)
+
+
+def test_while_running_only_the_chunk_due_next_is_shown_being_written():
+    from pipeline import ChunkProgress
+
+    state = state_with([ChunkDone(0, THREE[0], "First, cleaned.", "llm")], THREE)
+    state.partial = {1: ChunkProgress(1, "Second ch", 3), 2: ChunkProgress(2, "Third", 1)}
+    assert cleaned_text(state) == "First, cleaned. Second ch"  # not "... Second ch Third"
+
+
+def test_a_stopped_run_marks_each_gap_in_the_text():
+    state = state_with([ChunkDone(0, THREE[0], "First, cleaned.", "llm"),
+                        ChunkDone(2, THREE[2], "Third, cleaned.", "llm")], THREE)
+    state.busy = False
+    text = cleaned_text(state)
+    assert text.startswith("First, cleaned.\n\n[PDF Cleaner: chunk 2 (pages 2–3) was not cleaned by the model: "
+                           "the run was stopped.")
+    assert "\nSecond chunk text.\n[PDF Cleaner: end of the text the model did not clean.]\n\nThird, cleaned." in text

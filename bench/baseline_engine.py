@@ -1,72 +1,32 @@
-"""The LLM step: many chunks at once through one chat model, streamed, in document order.
+"""The engine PDF Cleaner had before copy-anchored decoding: plain batched generate(), kept
+as a baseline for bench/throughput.py and bench/quality.py (it is not used by the app).
 
-    for event in clean_chunks(chunks, settings, get_model("bundled")):
-        ...  # ChunkProgress (partial text of chunks in flight), ChunkDone (in index order)
+Chunks go through transformers' generate() in left-padded batches, length-sorted within
+windows of 4 batches, with the system prompt's key/value cache shared; every row of a batch
+waits for the batch's longest row, and a row runs until end of text or max_new_tokens. The
+prompts are the app's own (pipeline.prompt), so a comparison measures decoding only.
 
-How a chunk becomes a prompt: the system prompt (prompts/clean.txt, or settings /
-the caller's) and one user message holding an instruction line and the chunk between
-<text> markers, through the model's own chat template with add_generation_prompt=True.
-The chunk is data: every string the tokenizer would read as a special token ("<|im_end|>",
-"<|eot_id|>", ...) and our own markers are broken with a zero-width space first, so text
-from a PDF cannot end the user turn or open a system one.
-
-How chunks are batched: in windows of 4 batches in document order, sorted by prompt length
-inside a window (so padding is small) and run as left-padded batches; the batch that holds
-the earliest chunk runs first, so finished chunks come out early and in order. With
-`settings.batch_size=None` the size follows the device and the chunks (`choose_batch_size`);
-1 reproduces the notebook's one-chunk-per-generate loop. The system prompt is encoded once
-per run: its key/value cache is computed once and copied into every batch, and each row is
-laid out as [shared prefix][padding][chunk], which gives every real token the position and
-attention it would have unpadded. On CPU the cache is preallocated (transformers'
-StaticCache: no per-step copies) and the prompt is prefilled 128 tokens at a time (bounded
-activations); docs/PERFORMANCE.md has the measurements.
-
-Streaming: generate() runs in a worker thread with `BatchStreamer`, which sees each step's
-(batch,) tokens, tracks EOS per row and decodes only the new tokens of each row. Progress
-events are throttled to at most one per chunk per `PROGRESS_INTERVAL` seconds, and a slow
-consumer only ever sees the latest text of each chunk. Finished chunks are yielded strictly in
-chunk index order.
-
-Stopping: `StopOnEvent` ends generate() within one decoding step of `stop` being set; the
-generator's `finally` sets the stop event if work is still running (the consumer closed it or
-raised) and joins the worker. Chunks finished before the stop are yielded, unfinished ones are
-not (the caller marks the run partial).
-
-Repeatability: `settings.seed` seeds torch before every generate() call. Greedy output
-(temperature 0) is the same whatever the batch size; sampled output is repeatable for one
-batch size but differs between batch sizes (the random draws are shared by the rows of a
-batch).
-
-Out of memory in a batch: the batch is halved and retried (and later batches are capped at
-that size); a chunk that fails alone becomes ChunkDone(source="failed").
-Another exception in a batch: its chunks are retried one at a time; once some chunk has been
-cleaned, one that fails alone becomes ChunkDone(source="failed", error=...) and the rest go
-on. An exception before any chunk succeeded is a bug, not a bad chunk: it propagates.
-
-Not here: loading the model (pipeline.model), faithfulness checks (pipeline.guard).
+    for event in clean_chunks(chunks, settings, lm):
+        ...  # ChunkProgress, ChunkDone (document order)
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import queue
-import re
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from pipeline.engine import _attention_backends, kv_bytes_per_token
 from pipeline.events import Chunk, ChunkDone, ChunkProgress
+from pipeline.schedule import _common_prefix, _free_memory, _is_oom, eos_ids
+from pipeline.prompt import default_system_prompt, prompt_ids, tidy_output
 from pipeline.settings import Settings
 
-PROMPT_FILE = Path(__file__).resolve().parent.parent / "prompts" / "clean.txt"
-USER_TEMPLATE = "Clean up this text:\n\n<text>\n{text}\n</text>"
-DATA_MARKERS = ("<text>", "</text>")
-ZWSP = "\u200b"
 PROGRESS_INTERVAL = 0.1  # seconds between two progress events of one chunk, at most
 WINDOW_BATCHES = 4  # chunks are length-sorted within windows of this many batches
 MIN_PREFIX_TOKENS = 8  # below this, reusing the shared prefix is not worth a copy
@@ -75,109 +35,8 @@ STATIC_CACHE_DEVICES = {"cpu"}  # where a preallocated cache beats a growing one
 # -250 MB peak resident for 16 rows at the same speed); None = the whole prompt at once.
 PREFILL_CHUNK = {"cpu": 128, "mps": 256}
 
-# Control tokens of common chat templates, neutralised even when the model's tokenizer does
-# not know them (a chunk quoting another family's template should stay inert text too).
-_FOREIGN_CONTROL = re.compile(
-    r"<\|[A-Za-z0-9_.:-]{1,40}\|>"  # <|im_start|>, <|eot_id|>, <|start_header_id|>, ...
-    r"|\[/?INST\]|<</?SYS>>|</?s>|<(?:start|end)_of_turn>|<\uff5c[^<>]{1,40}\uff5c>"
-)
-
-
-def default_system_prompt() -> str:
-    """The system prompt shipped in prompts/clean.txt."""
-    return PROMPT_FILE.read_text(encoding="utf-8").strip()
-
-
-# ---------------------------------------------------------------------------------------------
-# prompts
-
-
-def _special_strings(tokenizer) -> list[str]:
-    """Every string the tokenizer turns into one added/special token, longest first."""
-    found = set(getattr(tokenizer, "all_special_tokens", []) or [])
-    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
-    for token in decoder.values():
-        found.add(getattr(token, "content", str(token)))
-    found.update(DATA_MARKERS)
-    return sorted((s for s in found if s and len(s) > 1 and not s.isspace()), key=len, reverse=True)
-
-
-def neutralise(text: str, tokenizer=None) -> str:
-    """Break special-token strings in PDF text so the tokenizer reads them as plain text.
-
-    A zero-width space goes after the first character: "<|im_end|>" -> "<\u200b|im_end|>".
-    The text reads the same and can no longer close the user turn.
-    """
-    strings = _special_strings(tokenizer) if tokenizer is not None else list(DATA_MARKERS)
-    parts = [re.escape(s) for s in strings] + [_FOREIGN_CONTROL.pattern]
-    pattern = re.compile("|".join(parts))
-    for _ in range(3):  # a break could, in theory, expose another match: repeat until clean
-        new = pattern.sub(lambda m: m.group(0)[0] + ZWSP + m.group(0)[1:], text)
-        if new == text:
-            break
-        text = new
-    return text
-
-
-def build_messages(text: str, system_prompt: str, tokenizer=None) -> list[dict]:
-    """The chat for one chunk: our instructions as the system turn, the chunk as data."""
-    return [
-        {"role": "system", "content": system_prompt},
-        {"role": "user", "content": USER_TEMPLATE.format(text=neutralise(text, tokenizer))},
-    ]
-
-
-def prompt_ids(tokenizer, text: str, system_prompt: str) -> list[int]:
-    """Token ids of the templated prompt for one chunk (the template adds BOS if it wants)."""
-    rendered = tokenizer.apply_chat_template(
-        build_messages(text, system_prompt, tokenizer), add_generation_prompt=True, tokenize=False
-    )
-    return list(tokenizer(rendered, add_special_tokens=False)["input_ids"])
-
-
-_PREAMBLE = re.compile(
-    r"^\s*(?:(?:here(?:'s| is| are)|sure|certainly|okay|ok|below is|the (?:cleaned|revised|rewritten|edited) "
-    r"(?:text|version))[^\n]{0,160}:|the text is:)\s*\n",
-    re.IGNORECASE,
-)
-
-
-def tidy_output(text: str, source: str | None = None) -> str:
-    """Model text minus what small models wrap around it: a one-line preamble ending in ':'
-    ("Here's the cleaned text:") and our <text> markers echoed back (anything after the
-    closing marker is commentary). Nothing else changes. A preamble-like first line that is
-    also in `source` (the chunk) is the chunk's own text and stays.
-
-    tidy_output("Here's the cleaned text:\n\nThe model works.") -> "The model works."
-    """
-    text = text.strip()  # zero-width spaces stay until the end: they mark the chunk's own "</text>"
-    match = _PREAMBLE.match(text)
-    if match and not (source and " ".join(match.group(0).split()) in " ".join(source.split())):
-        text = text[match.end() :].strip()
-    text = text.removeprefix(DATA_MARKERS[0]).strip()
-    end = DATA_MARKERS[1]
-    if end in text:
-        text = text[: text.index(end)]
-    else:  # cut off by max_new_tokens half way through the closing marker: "...Mistral.\n</"
-        for k in range(len(end) - 1, 1, -1):
-            if text.endswith(end[:k]):
-                text = text[:-k]
-                break
-    return text.replace(ZWSP, "").strip()
-
-
 # ---------------------------------------------------------------------------------------------
 # batch size
-
-
-def _kv_bytes_per_token(model) -> int:
-    config = getattr(model.config, "get_text_config", lambda: model.config)()
-    layers = getattr(config, "num_hidden_layers", 24)
-    heads = getattr(config, "num_attention_heads", 16)
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or getattr(config, "hidden_size", 2048) // heads
-    element = next(model.parameters()).element_size()
-    return 2 * layers * kv_heads * head_dim * element
 
 
 def _memory_budget(device: str) -> int:
@@ -221,7 +80,7 @@ def choose_batch_size(model, device: str, lengths: Sequence[int], max_new_tokens
     kind = device.split(":")[0]
     cap = DEVICE_CAPS.get(kind, 8)
     copies = 1 if kind in STATIC_CACHE_DEVICES else 2
-    row_bytes = (max(lengths) + max_new_tokens) * _kv_bytes_per_token(model) * copies
+    row_bytes = (max(lengths) + max_new_tokens) * kv_bytes_per_token(model) * copies
     size = max(1, min(cap, _memory_budget(device) // max(1, row_bytes), n))
     batches = -(-n // size)
     return -(-n // batches)
@@ -352,40 +211,6 @@ def _streamer_class():
 # the engine
 
 
-def _is_oom(error: BaseException) -> bool:
-    if isinstance(error, MemoryError):
-        return True
-    import torch
-
-    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom is not None and isinstance(error, oom):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
-
-
-def _eos_ids(model, tokenizer) -> set[int]:
-    ids: set[int] = set()
-    for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(int(v) for v in value)
-    return ids
-
-
-def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
-    if not rows:
-        return 0
-    first = rows[0]
-    n = min(len(r) for r in rows)
-    for row in rows[1:]:
-        k = 0
-        while k < n and row[k] == first[k]:
-            k += 1
-        n = k
-    return n
-
-
 @dataclass
 class _Job:
     """What the worker thread needs; shared read-only with the consumer."""
@@ -475,24 +300,6 @@ def _sampling_kwargs(settings: Settings) -> dict:
     if settings.temperature and settings.temperature > 0:
         return {"do_sample": True, "temperature": float(settings.temperature), "top_p": float(settings.top_p)}
     return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-
-
-def _attention_backends(device: str):
-    """On CUDA: scaled_dot_product_attention without its cuDNN backend, for this generate().
-
-    Measured on an H100 (torch 2.11, where SDPA picked cuDNN by default; docs/PERFORMANCE.md,
-    GPU): generate() in a fresh thread, as the engine runs it, took 73-107 ms per decoding step
-    of a 16-row batch, 23-24 ms without cuDNN attention. In the main thread a first run on new
-    shapes was slow too (74 ms) and a repeat fast (24 ms): cuDNN's per-shape setup (the key
-    length grows every step) is apparently cached per thread, so the engine's worker paid it
-    on every step. Flash and memory-efficient attention showed no such cost. The backend
-    switch is process-wide while held; attention elsewhere stays correct, just without cuDNN.
-    """
-    if not device.startswith("cuda"):
-        return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 def _run_batch(job: _Job, positions: list[int]) -> None:
@@ -591,16 +398,6 @@ def _work(job: _Job) -> None:
         job.out.put(_END)
 
 
-def _free_memory(device: str) -> None:
-    import gc
-
-    gc.collect()
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()
-
-
 @dataclass
 class _Failure:
     error: BaseException
@@ -658,7 +455,7 @@ def clean_chunks(
         generate_kwargs=dict(generate_kwargs or {}),
         cap=size,
         cache_kind=cache_kind,
-        eos=_eos_ids(lm.model, tokenizer),
+        eos=eos_ids(lm.model, tokenizer),
     )
     worker = threading.Thread(target=_work, args=(job,), name="pdf-cleaner-generate", daemon=True)
     order = [c.index for c in ordered]
