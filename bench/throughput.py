@@ -1,26 +1,37 @@
-"""LLM throughput: the notebook's one-chunk-per-generate loop against our batched engine.
+"""Speed of the model stage on a whole paper: the engine against today's and the notebook's.
 
-Both run in one process, one after the other, on the same chunks of the reference paper
-(../shared/reference/kd-survey-arxiv-2402.13116-extracted.txt, else a generated text), with
-the same prompts and a fixed number of new tokens per chunk (min_new_tokens =
-max_new_tokens), so the only difference is how the work is scheduled. Prints tok/s for both,
-the ratio, chunks per minute, peak resident memory and an estimate for the whole
-100,000-character paper.
+    python bench/throughput.py                       # the KD survey, bundled model, default settings
+    python bench/throughput.py --baseline-chunks 8 --notebook-chunks 2     # a shorter run
+    python bench/throughput.py --random-config llama-3.2-1b --device cuda  # GPU, random weights
 
-    python bench/throughput.py                           # bundled model, 16 chunks, 64 tokens
-    python bench/throughput.py --chunks 32 --new-tokens 128 --batch-size 8,16
-    python bench/throughput.py --random-config llama-3.2-1b --device cuda --chunks 64
+The paper is the notebook's own example, the KD survey, as extracted
+(../shared/reference/kd-survey-arxiv-2402.13116-extracted.txt), drawn into a PDF line by line
+(tests/pdf_factory.text_pdf) and read back by `pipeline.run()`: reading, rules, chunking,
+the model stage and the guard, with the default settings (100,000 characters, 1,000-character
+chunks). Without the reference file a generated 17-page paper stands in. In the same process,
+one after the other, on the same chunks and prompts:
+
+- **engine**: `pipeline.run()` end to end, every chunk (copy-anchored decoding, drafts, refill);
+- **today's engine** (bench/baseline_engine.py: batched generate(), length-sorted batches, rows
+  run until end of text or max_new_tokens, the notebook's sampling) on the first
+  `--baseline-chunks` chunks;
+- **notebook loop**: one chunk per generate() call, the notebook's sampling (0.7 / 0.9) and
+  512 new tokens, on the first `--notebook-chunks` chunks.
+
+The two baselines are slow (the bundled model runs to 512 tokens on most chunks), so they
+run on the first chunks only and their whole-paper time is extrapolated from seconds per
+chunk: labelled as such in the table. For each: wall time, tokens written, tok/s, the first
+finished chunk, the share of chunks whose model text the guard let into the result, and for
+the engine the draft acceptance rate. Then the compute bound: 2 x parameters x (prompt +
+output tokens) at this machine's fp32 matmul rate, measured in the same run on the model's
+own matrix shapes, and at the issue's 143 GFLOP/s; the engine's share of it.
 
 `--random-config llama-3.2-1b` builds a random-weight model with Llama-3.2-1B's shape (for
-GPU machines without Hub access); it reuses the bundled SmolLM2 tokenizer (its 49,152 ids
-all fit in Llama's 128,256-entry vocabulary), so prompt lengths are SmolLM2's. The text it
-generates is noise; only the speed means something. On a machine without the bundled model
-(a lent GPU machine), `--tokenizer FOLDER` reads the tokenizer from a folder instead (the
-converted bundled folder's tokenizer.json, tokenizer_config.json and chat_template.jinja), and
-`--text FILE` the reference text from a copy of it.
-
-On a shared CPU, OMP_WAIT_POLICY=PASSIVE (set before Python starts) avoids OpenMP threads
-spinning against other processes; `--threads` sets torch's intra-op threads.
+GPU machines without Hub access); it reuses the bundled SmolLM2 tokenizer (or `--tokenizer
+FOLDER`) and `--text FILE` for the text. Random weights rarely agree with a draft, so on it
+the engine measures what drafting costs, not what it gains; there the comparison is run on
+`--chunks` chunks for every path, with the same attention backend for all (SDPA without cuDNN).
+On a shared CPU, OMP_WAIT_POLICY=PASSIVE (set before Python starts) avoids spinning threads.
 """
 
 from __future__ import annotations
@@ -34,9 +45,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "kd-survey-arxiv-2402.13116-extracted.txt"
-PAPER_CHARS = 100_000  # the notebook's character budget
+ISSUE_GFLOPS = 143.0  # the CPU rate docs/PERFORMANCE.md's target was set against
 
 RANDOM_CONFIGS = {
     # Llama-3.2-1B's shape (config.json of meta-llama/Llama-3.2-1B-Instruct).
@@ -56,48 +68,22 @@ RANDOM_CONFIGS = {
 
 
 def peak_rss_mb() -> float:
-    """The process's high-water mark so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
-class RssSampler:
-    """Peak resident memory during one phase, sampled every 20 ms (ru_maxrss never resets)."""
+def paper_pdf(text_path: Path | None) -> tuple[bytes, str]:
+    """The KD survey drawn into a PDF (its pages as extracted), else a generated paper."""
+    from tests.pdf_factory import paper, text_pdf
 
-    def __init__(self):
-        import threading
+    path = text_path or REFERENCE
+    if path.is_file():
+        sys.path.insert(0, str(ROOT / "tests"))
+        from tests.test_normalize import reference_pages
 
-        import psutil
-
-        self.process = psutil.Process()
-        self.peak = 0
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self.done.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self):
-        self.peak = self.process.memory_info().rss
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-
-def reference_text(path: Path | None = None) -> tuple[str, str]:
-    if path is not None:
-        return path.read_text(encoding="utf-8")[:PAPER_CHARS], path.name
-    if REFERENCE.is_file():
-        return REFERENCE.read_text(encoding="utf-8")[:PAPER_CHARS], str(REFERENCE.relative_to(ROOT.parent))
-    words = ("knowledge distillation transfers the abilities of a large teacher model to a small "
-             "student model through generated data and feedback").split()
-    text = " ".join(words[(i * 7) % len(words)] for i in range(PAPER_CHARS // 7))
-    return text[:PAPER_CHARS], "generated text"
+        pages = [text for _, text in reference_pages(path.read_text(encoding="utf-8"))] or [path.read_text("utf-8")]
+        return text_pdf(pages), f"{path.name} ({len(pages)} pages as extracted)"
+    return paper(pages=17).pdf, "a generated 17-page paper (the reference text was not found)"
 
 
 def load(args):
@@ -107,201 +93,218 @@ def load(args):
 
     if not args.random_config:
         return load_model(args.model, device=args.device, dtype=args.dtype)
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     device = resolve_device(args.device)
     dtype = resolve_dtype(device, args.dtype)
     if args.tokenizer:
-        from transformers import AutoTokenizer
-
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     else:
-        tokenizer = load_model("bundled", device="cpu").tokenizer  # SmolLM2's, see the docstring
-    config = LlamaConfig(
-        **RANDOM_CONFIGS[args.random_config],
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+        tokenizer = load_model("bundled", device="cpu").tokenizer  # its ids all fit Llama's vocabulary
+    config = LlamaConfig(**RANDOM_CONFIGS[args.random_config], bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(0)
     with torch.device(device):
         model = LlamaForCausalLM._from_config(config, dtype=dtype)
     model.eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    tokenizer = _prepare_tokenizer(tokenizer, model, args.random_config)  # left padding, as load_model
+    tokenizer = _prepare_tokenizer(tokenizer, model, args.random_config)
     return LoadedModel(model, tokenizer, f"random:{args.random_config}", device, str(dtype).removeprefix("torch."), "random")
 
 
 def sync(lm):
-    if lm.device.startswith("cuda"):
+    if str(lm.device).startswith("cuda"):
         import torch
 
         torch.cuda.synchronize()
 
 
-def notebook_loop(lm, chunks, system_prompt, settings, new_tokens):
-    """The notebook's process_chunk loop: one chunk per generate() call, decoding only new ids."""
+def matmul_gflops(lm) -> float:
+    """This machine's rate on the model's own projections: (512 x hidden) @ (hidden x intermediate)."""
     import torch
 
-    from pipeline.clean import prompt_ids
+    config = lm.model.config
+    dtype = next(lm.model.parameters()).dtype
+    a = torch.randn(512, config.hidden_size, device=lm.model.device, dtype=dtype)
+    w = torch.randn(config.intermediate_size, config.hidden_size, device=lm.model.device, dtype=dtype)
+    torch.nn.functional.linear(a, w)
+    best = float("inf")
+    for _ in range(5):
+        sync(lm)
+        started = time.perf_counter()
+        for _ in range(10):
+            torch.nn.functional.linear(a, w)
+        sync(lm)
+        best = min(best, (time.perf_counter() - started) / 10)
+    return 2 * 512 * config.hidden_size * config.intermediate_size / best / 1e9
 
-    tokens = 0
+
+def judged(chunk, model_text):
+    from pipeline import guard
+    from pipeline.prompt import tidy_output
+
+    return guard.check(chunk.text, tidy_output(model_text, chunk.text)).verdict
+
+
+def run_engine(pdf, settings, lm, limit=None):
+    """pipeline.run() end to end (with `limit`: reading and rules, then the model stage on the
+    first `limit` chunks); the plan, the finished chunks, wall seconds, first chunk done."""
+    from pipeline import run
+    from pipeline.events import ChunkDone, ChunkPlan
+    from pipeline.run import process_chunks
+
+    started = time.perf_counter()
+    first, done, plan = None, [], None
+    if limit:
+        plan = next(e for e in run(pdf, settings.with_(use_llm=False)) if isinstance(e, ChunkPlan))
+        events = process_chunks(plan.chunks[:limit], settings, lm)
+    else:
+        events = run(pdf, settings, model=lm)
+    for event in events:
+        if isinstance(event, ChunkPlan):
+            plan = event
+        if isinstance(event, ChunkDone):
+            done.append(event)
+            first = first if first is not None else time.perf_counter() - started
+    sync(lm)
+    return plan, done, time.perf_counter() - started, first
+
+
+def run_baseline(chunks, settings, lm):
+    """Today's engine (plain batched generate()) on `chunks`."""
+    import baseline_engine
+
+    from pipeline.events import ChunkDone
+
+    started = time.perf_counter()
+    first = None
+    done = []
+    for event in baseline_engine.clean_chunks(chunks, settings, lm):
+        if isinstance(event, ChunkDone):
+            done.append(event)
+            first = first if first is not None else time.perf_counter() - started
+    sync(lm)
+    return done, time.perf_counter() - started, first
+
+
+def run_notebook(chunks, settings, lm):
+    """The notebook's process_chunk loop: one chunk per generate(), only the new ids decoded."""
+    import torch
+
+    from pipeline.engine import _attention_backends
+    from pipeline.prompt import default_system_prompt, prompt_ids
+
+    system = default_system_prompt()
+    started = time.perf_counter()
+    first = None
     outputs = []
     torch.manual_seed(0)
-    for text in chunks:
-        ids = torch.tensor([prompt_ids(lm.tokenizer, text, system_prompt)], device=lm.model.device)
-        with torch.inference_mode():
-            out = lm.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                do_sample=True,
-                temperature=settings.temperature,
-                top_p=settings.top_p,
-                max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens,
-                pad_token_id=lm.tokenizer.pad_token_id,
-            )
-        new = out[0, ids.shape[1]:]
-        tokens += int(new.shape[0])
-        outputs.append(lm.tokenizer.decode(new, skip_special_tokens=True))
+    for chunk in chunks:
+        ids = torch.tensor([prompt_ids(lm.tokenizer, chunk.text, system)], device=lm.model.device)
+        # The same attention backend as the engines (on CUDA: SDPA without cuDNN).
+        with torch.inference_mode(), _attention_backends(str(lm.device)):
+            out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                    temperature=settings.temperature, top_p=settings.top_p,
+                                    max_new_tokens=settings.max_new_tokens, pad_token_id=lm.tokenizer.pad_token_id)
+        new = out[0, ids.shape[1]:].tolist()
+        outputs.append((chunk, new))
+        first = first if first is not None else time.perf_counter() - started
     sync(lm)
-    return tokens, outputs
-
-
-def engine(lm, chunks, system_prompt, settings, new_tokens, reuse_prefix=True):
-    from pipeline.clean import clean_chunks
-    from pipeline.events import Chunk, ChunkDone
-
-    items = [Chunk(index=i, text=t, first_page=1, last_page=1) for i, t in enumerate(chunks)]
-    tokens, first_done, started = 0, None, time.perf_counter()
-    for event in clean_chunks(
-        items,
-        settings,
-        lm,
-        system_prompt=system_prompt,
-        generate_kwargs={"min_new_tokens": new_tokens},
-        reuse_prefix=reuse_prefix,
-    ):
-        if isinstance(event, ChunkDone):
-            tokens += event.tokens
-            if first_done is None:
-                first_done = time.perf_counter() - started
-    sync(lm)
-    return tokens, first_done
+    return outputs, time.perf_counter() - started, first
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chunks", type=int, default=16, help="chunks to clean (spread over the paper)")
-    parser.add_argument("--new-tokens", type=int, default=64, help="new tokens per chunk (min = max)")
-    parser.add_argument("--batch-size", default="auto", help="engine batch size(s): auto, or e.g. 8,16")
-    parser.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (notebook: 1000)")
+    parser.add_argument("--baseline-chunks", type=int, default=16, help="chunks for today's engine (default: %(default)s)")
+    parser.add_argument("--notebook-chunks", type=int, default=4, help="chunks for the notebook loop (default: %(default)s)")
+    parser.add_argument("--chunks", type=int, default=None, help="the engine's chunks too: the first N (default: all)")
     parser.add_argument("--model", default="bundled", help="bundled, a Hub id or a folder")
     parser.add_argument("--random-config", choices=sorted(RANDOM_CONFIGS), help="random weights of this shape")
-    parser.add_argument("--tokenizer", type=Path, help="with --random-config: tokenizer folder "
-                        "(default: the bundled model's)")
+    parser.add_argument("--tokenizer", type=Path, help="with --random-config: tokenizer folder")
     parser.add_argument("--text", type=Path, help="reference text file (default: ../shared/reference/...)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--no-notebook", action="store_true", help="skip the notebook loop")
-    parser.add_argument("--compare-prefix", action="store_true",
-                        help="also run the engine without reusing the system prompt's cache")
-    parser.add_argument("--compare-cache", action="store_true",
-                        help="also run the engine with the other cache kind (static <-> dynamic)")
     args = parser.parse_args(argv)
 
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from pipeline.chunk import create_word_bounded_chunks
-    from pipeline.clean import choose_batch_size, default_system_prompt, prompt_ids
+    from pipeline import guard  # noqa: F401  (imported before timing starts)
+    from pipeline.prompt import default_system_prompt, prompt_ids
     from pipeline.settings import Settings
 
-    text, text_source = reference_text(args.text)
-    all_chunks = create_word_bounded_chunks(text, args.chunk_size)
-    n = min(args.chunks, len(all_chunks))
-    step = len(all_chunks) / n
-    chunks = [all_chunks[int(k * step)] for k in range(n)]
-
-    t0 = time.perf_counter()
+    pdf, source = paper_pdf(args.text)
+    started = time.perf_counter()
     lm = load(args)
-    load_s = time.perf_counter() - t0
-    system_prompt = default_system_prompt()
-    lengths = [len(prompt_ids(lm.tokenizer, c, system_prompt)) for c in chunks]
-    settings = Settings(max_new_tokens=args.new_tokens, seed=0)  # notebook sampling: 0.7 / 0.9
-    auto = choose_batch_size(lm.model, lm.device, lengths, args.new_tokens)
-    sizes = [auto if s.strip() == "auto" else int(s) for s in args.batch_size.split(",")]
-
-    print(f"model      {lm.name} ({lm.source}) on {lm.device}, {lm.dtype}; loaded in {load_s:.1f} s")
-    if lm.device.startswith("cuda"):
+    load_s = time.perf_counter() - started
+    on_cuda = str(lm.device).startswith("cuda")
+    params = sum(p.numel() for p in lm.model.parameters())
+    print(f"model      {lm.name} ({lm.source}) on {lm.device}, {lm.dtype}, {params / 1e6:.0f}M parameters; "
+          f"loaded in {load_s:.1f} s")
+    if on_cuda:
         print(f"gpu        {torch.cuda.get_device_name(lm.device)}")
     print(f"torch      {torch.__version__}, {torch.get_num_threads()} threads, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, cpus {os.cpu_count()}")
-    print(f"text       {text_source}: {len(all_chunks)} chunks of <= {args.chunk_size} chars in "
-          f"{len(text):,} chars; using {n}")
-    print(f"prompts    {min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / n:.0f}); "
-          f"{args.new_tokens} new tokens per chunk; auto batch size {auto}")
+    gflops = matmul_gflops(lm)
+    print(f"matmul     {gflops:.0f} GFLOP/s (fp32 on this machine now, the model's projection shapes)")
+    print(f"paper      {source}")
 
-    # Warm-up (first-call costs: lazy imports, allocator, kernels) for both paths.
-    engine(lm, chunks[:2], system_prompt, settings.with_(batch_size=2, max_new_tokens=2), 2)
-    notebook_loop(lm, chunks[:1], system_prompt, settings, 2)
-    print(f"rss        {peak_rss_mb():.0f} MB peak after loading and warm-up")
-
-    from pipeline import clean
-
-    on_cuda = lm.device.startswith("cuda")
-
-    def measure(label, work):
-        if on_cuda:
-            torch.cuda.reset_peak_memory_stats(lm.device)
-        with RssSampler() as rss:
-            wall, cpu = time.perf_counter(), time.process_time()
-            tokens, first = work()
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        gpu = torch.cuda.max_memory_allocated(lm.device) / 2**30 if on_cuda else None
-        rows.append((label, tokens, wall, cpu, first, rss.peak / 2**20, gpu))
-        print(f"  done: {label} ({wall:.1f} s)", flush=True)
+    settings = Settings(seed=0)
+    # Warm-up: imports, allocator and kernels, on the first chunk.
+    run_engine(pdf, settings.with_(max_chars=1200), lm)
 
     rows = []
-    if not args.no_notebook:
-        measure("notebook loop (batch 1)",
-                lambda: (notebook_loop(lm, chunks, system_prompt, settings, args.new_tokens)[0], None))
-    default_kind = "static" if lm.device.split(":")[0] in clean.STATIC_CACHE_DEVICES else "dynamic"
-    runs = [(size, True, default_kind) for size in sizes]
-    if args.compare_prefix:
-        runs += [(size, False, default_kind) for size in sizes]
-    if args.compare_cache:
-        other = "dynamic" if default_kind == "static" else "static"
-        runs += [(size, True, other) for size in sizes]
-    kind_of = lm.device.split(":")[0]
-    for size, reuse, kind in runs:
-        clean.STATIC_CACHE_DEVICES = {kind_of} if kind == "static" else set()
-        label = f"engine batch {size}, {kind}" + ("" if reuse else ", no prefix reuse")
-        measure(label, lambda: engine(lm, chunks, system_prompt, settings.with_(batch_size=size),
-                                      args.new_tokens, reuse))
+    plan, done, wall, first = run_engine(pdf, settings, lm, args.chunks)
+    chunks = plan.chunks[: args.chunks] if args.chunks else plan.chunks
+    tokens = sum(d.tokens for d in done)
+    drafted, accepted = sum(d.drafted for d in done), sum(d.accepted for d in done)
+    used = sum(d.source == "llm" for d in done)
+    rows.append((f"engine, default settings ({'first ' if args.chunks else 'all '}{len(done)} chunks)",
+                 len(done), tokens, wall, first, used, False))
+    system = default_system_prompt()
+    prompt_tokens = sum(len(prompt_ids(lm.tokenizer, c.text, system)) for c in chunks)
+    print(f"  done: engine ({wall:.1f} s, peak RSS so far {peak_rss_mb():.0f} MB)", flush=True)
 
-    paper_chunks = len(all_chunks)
+    n = min(args.baseline_chunks, len(chunks))
+    if n:
+        base = run_baseline(list(chunks[:n]), Settings(seed=0), lm)
+        base_done, base_wall, base_first = base
+        base_used = sum(judged(d.chunk, d.model_output or d.output) != "rejected" for d in base_done)
+        rows.append((f"today's engine (first {n} chunks)", len(base_done), sum(d.tokens for d in base_done),
+                     base_wall, base_first, base_used, True))
+        print(f"  done: today's engine ({base_wall:.1f} s)", flush=True)
+    n = min(args.notebook_chunks, len(chunks))
+    if n:
+        outputs, nb_wall, nb_first = run_notebook(list(chunks[:n]), Settings(), lm)
+        nb_used = sum(judged(c, lm.tokenizer.decode(t, skip_special_tokens=True)) != "rejected" for c, t in outputs)
+        rows.append((f"notebook loop (first {n} chunks)", len(outputs), sum(len(t) for _, t in outputs),
+                     nb_wall, nb_first, nb_used, True))
+        print(f"  done: notebook loop ({nb_wall:.1f} s)", flush=True)
+
+    total = len(chunks)
     print()
-    print(f"{'':42} {'tokens':>6} {'wall s':>7} {'cpu s':>7} {'tok/s':>6} {'ratio':>6} {'cpu ratio':>9} "
-          f"{'chunks/min':>10} {'1st done':>8} {'paper':>7} {'peak RSS':>9}" + (f" {'GPU peak':>9}" if on_cuda else ""))
-    base = None if args.no_notebook else rows[0]
-    for label, tokens, wall, cpu, first, rss, gpu in rows:
-        rate = tokens / wall
-        ratio = f"x{rate / (base[1] / base[2]):.2f}" if base else "-"
-        cpu_ratio = f"x{(tokens / cpu) / (base[1] / base[3]):.2f}" if base else "-"
-        first_s = f"{first:.1f} s" if first is not None else "-"
-        print(f"{label:42} {tokens:6d} {wall:7.1f} {cpu:7.1f} {rate:6.1f} {ratio:>6} {cpu_ratio:>9} "
-              f"{60 * n / wall:10.1f} {first_s:>8} {wall / n * paper_chunks / 60:5.1f} m {rss:6.0f} MB"
-              + (f" {gpu:5.2f} GiB" if gpu is not None else ""))
+    print(f"{'':40} {'chunks':>6} {'tokens':>7} {'wall s':>7} {'tok/s':>6} {'1st done':>8} {'used':>9} "
+          f"{'s/chunk':>7} {'paper':>9} {'vs engine':>9}")
+    engine_paper = rows[0][3]
+    for label, count, toks, secs, first_s, good, extrapolated in rows:
+        per_chunk = secs / max(1, count)
+        paper = per_chunk * total
+        mark = "*" if extrapolated else " "
+        print(f"{label:40} {count:6d} {toks:7,d} {secs:7.1f} {toks / secs:6.1f} {first_s:7.1f}s "
+              f"{good:3d}/{count:<3d}={good / max(1, count):4.0%} {per_chunk:7.2f} {paper / 60:6.1f}m{mark} "
+              f"{paper / engine_paper:8.1f}x")
+    print("* extrapolated: seconds per chunk x all chunks of the paper")
+    print(f"\nengine: {total} chunks, {wall:.1f} s wall ({wall / 60:.2f} min), {tokens:,} tokens written, "
+          f"{tokens / wall:.1f} tok/s; draft tokens accepted {accepted:,}/{drafted:,} = {accepted / max(1, drafted):.1%}; "
+          f"model text used for {used}/{total} = {used / max(1, total):.1%} of chunks; first chunk done {first:.1f} s")
+    flops = 2 * params * (prompt_tokens + tokens)
+    print(f"compute bound: 2 x {params / 1e6:.0f}M parameters x ({prompt_tokens:,} prompt + {tokens:,} output "
+          f"tokens) = {flops / 1e12:.1f} TFLOP: {flops / gflops / 1e9:.0f} s at this machine's {gflops:.0f} GFLOP/s "
+          f"(the engine reaches {flops / gflops / 1e9 / wall:.0%} of it), {flops / ISSUE_GFLOPS / 1e9:.0f} s at "
+          f"{ISSUE_GFLOPS:.0f} GFLOP/s ({flops / ISSUE_GFLOPS / 1e9 / wall:.0%})")
     print(f"process peak RSS {peak_rss_mb():.0f} MB")
-    if on_cuda:
-        print(f"GPU peak = torch.cuda.max_memory_allocated during that phase (weights included: "
-              f"{sum(p.numel() * p.element_size() for p in lm.model.parameters()) / 2**30:.2f} GiB)")
-    print(f"paper = estimated minutes for all {paper_chunks} chunks of the {len(text):,}-char text at "
-          f"{args.new_tokens} new tokens per chunk (wall seconds per chunk x {paper_chunks}); cpu s = "
-          f"process CPU time, steadier than wall time on a shared machine")
     return 0
 
 

@@ -25,9 +25,10 @@ from tests.pdf_factory import encrypted_pdf, image_only_pdf, not_pdf_bytes, pape
 pytestmark = pytest.mark.slow
 
 # Small runs: a two-page paper cut by the character budget into a few 600-character chunks,
-# all in one batch (batch size 0 = auto); the runs to stop take them two at a time.
-SMALL = dict(max_chars=2400, chunk_size=600, max_new_tokens=24, batch_size=0, seed=0)
-STOPPABLE = dict(max_chars=3600, chunk_size=600, max_new_tokens=16, batch_size=2, seed=0)
+# each cleaned to its end (the engine copies: a chunk takes a few forward passes); the runs
+# to stop take them two at a time.
+SMALL = dict(max_chars=2400, chunk_size=600, max_new_tokens=256, batch_size=0, seed=0)
+STOPPABLE = dict(max_chars=3600, chunk_size=600, max_new_tokens=256, batch_size=2, seed=0)
 OUTPUTS = ("document", "progress", "cleaned", "table", "picker", "raw", "files")
 
 

@@ -214,3 +214,40 @@ def test_ctrl_c_while_reading_exits_130_and_leaves_no_reading_process(tmp_path):
     assert process.returncode == 130, stderr
     assert "interrupted: every finished chunk was kept" in stderr
     assert not reader[0].is_running() or reader[0].status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_model_writes_keeps_every_finished_chunk_and_marks_the_rest(tmp_path):
+    """The real CLI and the bundled model: Ctrl-C once the first chunk is in the file."""
+    import signal
+    import time
+
+    out, report = tmp_path / "out.txt", tmp_path / "out.jsonl"
+    example = ROOT / "examples" / "distillation-survey.pdf"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", str(example), "-o", str(out), "--report", str(report)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            if report.is_file() and report.read_text(encoding="utf-8").count("\n") >= 1:
+                break  # the first chunk is written
+            time.sleep(0.1)
+        assert process.poll() is None, "the run ended before Ctrl-C"
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted: every finished chunk was kept" in stderr
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    chunks, summary = lines[:-1], lines[-1]
+    assert summary["summary"] and summary["partial"] and summary["gaps"]
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith(chunks[0]["output"])
+    for item in chunks:
+        assert item["output"] in text
+    assert "[PDF Cleaner: " in text and "were not cleaned by the model: the run was interrupted." in text

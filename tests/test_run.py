@@ -170,3 +170,38 @@ def test_chunks_finished_out_of_order_survive_a_close_or_ctrl_c(fake_engine, tmp
     assert [line["index"] for line in lines[:-1]] == [0, 2]
     assert lines[1]["source"] == "llm" and lines[1]["output"] == short
     assert lines[-1]["gaps"] == [[2, 2], [4, 4]]
+
+
+def test_full_run_writes_text_and_report(paper8, tmp_path):
+    out, report = tmp_path / "out.txt", tmp_path / "report.jsonl"
+    events = list(run(paper8.pdf, RULES, output_path=out, report_path=report))
+    finished = events[-1]
+    assert out.read_text(encoding="utf-8") == finished.text + "\n"
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == finished.chunks_total + 1
+    assert lines[0]["input"] == lines[0]["output"] and lines[0]["source"] == "rules"
+    assert lines[-1] == {**lines[-1], "summary": True, "partial": False}
+
+
+def test_errors_are_raised_before_any_work():
+    with pytest.raises(PasswordRequiredError):
+        list(run(encrypted_pdf("AES-256", user_password="secret"), RULES))
+    with pytest.raises(NoTextError):
+        list(run(image_only_pdf(), RULES))
+
+
+def test_password_opens_an_encrypted_pdf():
+    events = list(run(encrypted_pdf("AES-128", user_password="secret"), RULES.with_(password="secret")))
+    assert events[0].encrypted
+    assert events[-1].text.strip()
+
+
+def test_the_package_run_stays_the_function_once_the_module_is_imported():
+    import importlib
+    import sys
+
+    import pipeline
+
+    module = importlib.import_module("pipeline.run")
+    assert module is sys.modules["pipeline.run"] and module is not pipeline.run
+    assert pipeline.run is module.run and callable(pipeline.run)
