@@ -711,8 +711,9 @@ def _warn_about(state: RunState) -> None:
     if suspicious:
         info(f"Chunk(s) {ranges_label(suspicious)} look suspicious to the guard: check them in the compare view.")
     if state.stopped and state.plan is not None:
-        warn(f"Stopped: {len(done)} of {len(state.plan.chunks)} chunks are done; the downloads hold "
-             f"those ({state.partial_path.name}).")
+        warn(f"Stopped: {len(done)} of {len(state.plan.chunks)} chunks are done. The text and the download "
+             f"({state.partial_path.name}) hold every one of them; the chunks not cleaned are marked "
+             f"[PDF Cleaner: ...] in place, with their text as the rules left it.")
 
 
 def stop_run(request: gr.Request):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import queue
 import threading
 import time
 from collections import deque
@@ -23,7 +22,8 @@ from typing import Any, Iterator, Sequence
 
 from pipeline.engine import _attention_backends, kv_bytes_per_token
 from pipeline.events import Chunk, ChunkDone, ChunkProgress
-from pipeline.schedule import _common_prefix, _free_memory, _is_oom, eos_ids
+from pipeline.schedule import _common_prefix, _free_memory, _is_oom, _memory_budget, eos_ids
+from pipeline.stage import deliver
 from pipeline.prompt import default_system_prompt, prompt_ids, tidy_output
 from pipeline.settings import Settings
 
@@ -39,27 +39,7 @@ PREFILL_CHUNK = {"cpu": 128, "mps": 256}
 # batch size
 
 
-def _memory_budget(device: str) -> int:
-    """Bytes the key/value cache of one batch may take."""
-    kind = device.split(":")[0]
-    if kind == "cuda":
-        import torch
-
-        free, _total = torch.cuda.mem_get_info(torch.device(device))
-        return int(free * 0.5)
-    try:
-        import psutil
-
-        available = psutil.virtual_memory().available
-    except ImportError:  # pragma: no cover
-        available = 4 << 30
-    # On CPU the bundled model's whole run stays under 2 GB resident: ~1 GB for the weights
-    # and the runtime, ~0.4 GB for prefill activations, the rest for the cache.
-    return int(min(available * 0.25, CPU_CACHE_BUDGET))
-
-
 DEVICE_CAPS = {"cpu": 16, "mps": 16, "cuda": 64}
-CPU_CACHE_BUDGET = 768 << 20
 
 
 def choose_batch_size(model, device: str, lengths: Sequence[int], max_new_tokens: int) -> int:
@@ -221,15 +201,14 @@ class _Job:
     batches: deque
     settings: Settings
     lm: Any
-    out: queue.Queue
-    halt: threading.Event
-    stop: threading.Event
     generate_kwargs: dict
     cap: int
     cache_kind: str | None = None  # "static", "dynamic", or None: generate() builds its own
     prefix_cache: Any = None
     eos: set = field(default_factory=set)
     cleaned_any: bool = False  # some batch finished: a later exception is that chunk's, not a bug
+    emit: Any = None  # hands an event to the consumer (pipeline.stage.deliver)
+    halted: Any = None  # set when the run must stop (is_set())
 
 
 def _cache_kind(model, device: str) -> str | None:
@@ -307,7 +286,7 @@ def _run_batch(job: _Job, positions: list[int]) -> None:
     import torch
 
     lm = job.lm
-    emit = job.out.put
+    emit = job.emit
     streamer = _streamer_class()(lm.tokenizer, [job.chunks[i].index for i in positions], job.eos, emit)
     max_new_tokens = int(job.generate_kwargs.get("max_new_tokens", job.settings.max_new_tokens))
     input_ids, mask, cache = _batch_inputs(job, positions, max_new_tokens)
@@ -318,7 +297,7 @@ def _run_batch(job: _Job, positions: list[int]) -> None:
         pad_token_id=lm.tokenizer.pad_token_id,
         eos_token_id=sorted(job.eos),
         streamer=streamer,
-        stopping_criteria=_stopping_criteria_list(job.halt, job.stop),
+        stopping_criteria=_stopping_criteria_list(job.halted),
         **_sampling_kwargs(job.settings),
     )
     if cache is not None:
@@ -360,50 +339,37 @@ def _run_batch(job: _Job, positions: list[int]) -> None:
 
 
 def _work(job: _Job) -> None:
-    """Worker thread: run batches until done or stopped; report exceptions to the consumer."""
-    try:
-        if job.prefix:
-            job.prefix_cache = _prefix_cache(job)
-        while job.batches and not (job.halt.is_set() or job.stop.is_set()):
-            positions = job.batches.popleft()
-            if len(positions) > job.cap:  # an earlier batch ran out of memory: stay smaller
-                job.batches.appendleft(positions[job.cap :])
-                positions = positions[: job.cap]
-            try:
-                _run_batch(job, positions)
-                job.cleaned_any = True
-            except Exception as error:  # noqa: BLE001 - memory errors and per-chunk failures
-                oom = _is_oom(error)
-                if not oom and not job.cleaned_any:
-                    raise  # nothing has worked yet: a bug or a broken model, not a bad chunk
-                if oom:
-                    _free_memory(job.lm.device)
-                if len(positions) > 1:
-                    if oom:  # halve and stay smaller; other errors: find the chunk, one at a time
-                        half = len(positions) // 2
-                        job.cap = max(1, half)
-                        job.batches.appendleft(positions[half:])
-                        job.batches.appendleft(positions[:half])
-                    else:
-                        job.batches.extendleft([p] for p in reversed(positions))
-                    continue
-                chunk = job.chunks[positions[0]]
-                why = f"out of memory while cleaning this chunk ({type(error).__name__})" if oom else (
-                    f"cleaning this chunk failed: {type(error).__name__}: {' '.join(str(error).split())[:200]}"
-                )
-                job.out.put(ChunkDone(index=chunk.index, chunk=chunk, output=chunk.text, source="failed", error=why))
-    except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises
-        job.out.put(_Failure(error))
-    finally:
-        job.out.put(_END)
-
-
-@dataclass
-class _Failure:
-    error: BaseException
-
-
-_END = object()
+    """Run batches until done or stopped (in pipeline.stage.deliver's worker thread)."""
+    if job.prefix:
+        job.prefix_cache = _prefix_cache(job)
+    while job.batches and not job.halted.is_set():
+        positions = job.batches.popleft()
+        if len(positions) > job.cap:  # an earlier batch ran out of memory: stay smaller
+            job.batches.appendleft(positions[job.cap :])
+            positions = positions[: job.cap]
+        try:
+            _run_batch(job, positions)
+            job.cleaned_any = True
+        except Exception as error:  # noqa: BLE001 - memory errors and per-chunk failures
+            oom = _is_oom(error)
+            if not oom and not job.cleaned_any:
+                raise  # nothing has worked yet: a bug or a broken model, not a bad chunk
+            if oom:
+                _free_memory(job.lm.device)
+            if len(positions) > 1:
+                if oom:  # halve and stay smaller; other errors: find the chunk, one at a time
+                    half = len(positions) // 2
+                    job.cap = max(1, half)
+                    job.batches.appendleft(positions[half:])
+                    job.batches.appendleft(positions[:half])
+                else:
+                    job.batches.extendleft([p] for p in reversed(positions))
+                continue
+            chunk = job.chunks[positions[0]]
+            why = f"out of memory while cleaning this chunk ({type(error).__name__})" if oom else (
+                f"cleaning this chunk failed: {type(error).__name__}: {' '.join(str(error).split())[:200]}"
+            )
+            job.emit(ChunkDone(index=chunk.index, chunk=chunk, output=chunk.text, source="failed", error=why))
 
 
 def clean_chunks(
@@ -449,52 +415,14 @@ def clean_chunks(
         batches=deque(plan_batches(lengths, size)),
         settings=settings,
         lm=lm,
-        out=queue.Queue(),
-        halt=threading.Event(),
-        stop=stop,
         generate_kwargs=dict(generate_kwargs or {}),
         cap=size,
         cache_kind=cache_kind,
         eos=eos_ids(lm.model, tokenizer),
     )
-    worker = threading.Thread(target=_work, args=(job,), name="pdf-cleaner-generate", daemon=True)
-    order = [c.index for c in ordered]
-    next_at = 0
-    ready: dict[int, ChunkDone] = {}
-    failure: _Failure | None = None
-    finished = False
-    try:
-        worker.start()
-        while not finished:
-            items = [job.out.get()]
-            while True:  # drain: a slow consumer sees only the latest text of each chunk
-                try:
-                    items.append(job.out.get_nowait())
-                except queue.Empty:
-                    break
-            latest: dict[int, ChunkProgress] = {}
-            for item in items:
-                if item is _END:
-                    finished = True
-                elif isinstance(item, _Failure):
-                    failure = item
-                elif isinstance(item, ChunkDone):
-                    ready[item.index] = item
-                    latest.pop(item.index, None)
-                elif isinstance(item, ChunkProgress) and item.index not in ready:
-                    latest[item.index] = item
-            yield from latest.values()
-            while next_at < len(order) and order[next_at] in ready:
-                yield ready.pop(order[next_at])
-                next_at += 1
-        # Stopped (or failed) early: what finished is still a result, in index order.
-        for index in sorted(ready):
-            yield ready.pop(index)
-        if failure is not None:
-            raise failure.error
-    finally:
-        if worker.is_alive():
-            job.halt.set()
-            stop.set()
-        if worker.ident is not None:
-            worker.join()
+
+    def work(emit, halted) -> None:
+        job.emit, job.halted = emit, halted
+        _work(job)
+
+    yield from deliver(ordered, work, stop, name="pdf-cleaner-generate")

@@ -224,7 +224,7 @@ class Decoding:
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
     copy_bias: float = 0.0  # logit bonus for the token copying would write; > 0 also forces the end
-    draft_tokens: int = 8  # source tokens verified per pass; 0 = no drafting
+    draft_tokens: int = 32  # source tokens verified per pass at most; 0 = no drafting
     seed: int | None = None
 
 
@@ -455,35 +455,37 @@ class Engine:
     def _choose(self, rows: list[Row], drafts: list[list[int]], logits: list[torch.Tensor]) -> list[int]:
         """Decide each row's new tokens from its logits (one per draft token, plus one), apply
         the copy bias and the forced end, and move its anchor. Returns drafts kept per row."""
+        with torch.inference_mode():  # the logits are inference tensors, changed in place
+            return [self._choose_row(row, draft, scores) for row, draft, scores in zip(rows, drafts, logits)]
+
+    def _choose_row(self, row: Row, draft: list[int], scores: torch.Tensor) -> int:
+        """One row's choice; returns how many of its draft tokens it kept."""
         dec = self.decoding
-        kept_all = []
-        for row, draft, scores in zip(rows, drafts, logits):
-            scores = self._biased(row, scores)
-            if dec.temperature and dec.temperature > 0:
-                kept, chosen = self._sample(scores, draft)
-            else:
-                choice = scores.argmax(-1).tolist()
-                kept = 0
-                while kept < len(draft) and choice[kept] == draft[kept]:
-                    kept += 1
-                chosen = choice[kept]
-            row.drafted += len(draft)
-            row.accepted += kept
-            row.passes += 1
-            # A kept draft doubles the next one (up to draft_tokens); a miss at position j
-            # makes the next one j + 1 long, so a row that edits wastes little of each pass.
-            if draft:
-                full = kept == len(draft)
-                row.draft_len = min(dec.draft_tokens, 2 * row.draft_len) if full else max(1, kept + 1)
-            kept_all.append(self._take(row, draft[:kept] + [chosen]))
-        return kept_all
+        scores = self._biased(row, scores)
+        if dec.temperature and dec.temperature > 0:
+            kept, chosen = self._sample(scores, draft)
+        else:
+            choice = scores.argmax(-1).tolist()
+            kept = 0
+            while kept < len(draft) and choice[kept] == draft[kept]:
+                kept += 1
+            chosen = choice[kept]
+        row.drafted += len(draft)
+        row.accepted += kept
+        row.passes += 1
+        # A kept draft doubles the next one (up to draft_tokens); a miss at position j
+        # makes the next one j + 1 long, so a row that edits wastes little of each pass.
+        if draft:
+            full = kept == len(draft)
+            row.draft_len = min(dec.draft_tokens, 2 * row.draft_len) if full else max(1, kept + 1)
+        return self._take(row, draft[:kept] + [chosen])
 
     def _biased(self, row: Row, scores: torch.Tensor) -> torch.Tensor:
-        """The copy bias on each position's expected token; the end forced where the source is used up."""
+        """The copy bias on each position's expected token; the end forced where the source is
+        used up. In place: `scores` are this pass's own logits, used once."""
         bias = self.decoding.copy_bias
         if not bias or not row.anchor.synced:
             return scores
-        scores = scores.clone()
         for j in range(scores.shape[0]):
             expected = row.anchor.expected(j)
             if expected is None:

@@ -164,7 +164,10 @@ def plan(chunks: Sequence[Chunk], settings: Settings, lm, system_prompt: str | N
     for chunk, prompt in zip(ordered, ids):
         source = source_ids(tokenizer, chunk.text)
         requests.append(engines.Request(chunk.index, prompt, source, row_budget(len(source), settings.max_new_tokens)))
-    prefix = min(_common_prefix(ids), min(len(x) for x in ids) - 1) if ids else 0
+    # The prompt before the chunk: what every chunk's prompt shares (two made-up chunks make
+    # it so for a single chunk too, where "shared" would otherwise be its whole prompt).
+    probes = [prompt_ids(tokenizer, probe, system) for probe in ("a", "b")]
+    prefix = min(_common_prefix(ids + probes), min(len(x) for x in ids) - 1) if ids else 0
     draft = max(0, int(settings.draft_tokens))
     capacity = max(len(r.prompt) + r.budget for r in requests) + draft + 2 + ROOM_MARGIN if requests else 1
     bias = settings.copy_bias if settings.copy_bias is not None else default_copy_bias(lm.name)
@@ -235,9 +238,11 @@ class _Worker:
     def _engine(self):
         p = self.plan
         return self.engine_class(self.lm, p.decoding, slots=self.slots, capacity=p.capacity,
-                                       prefix=p.prefix, eos_ids=p.eos, end_token=p.end_token)
+                                 prefix=p.prefix, eos_ids=p.eos, end_token=p.end_token)
 
-    def run(self, emit, halt: threading.Event) -> None:
+    def run(self, emit, halt) -> None:
+        """The stage's work (pipeline.stage.deliver): `emit` hands events over; `halt.is_set()`
+        says the run must end."""
         self.emit, self.halt = emit, halt
         engine = None
         while (self.pending or (engine is not None and engine.rows)) and not halt.is_set():
