@@ -2,6 +2,7 @@
 
     python bench/throughput.py                       # the KD survey, bundled model, default settings
     python bench/throughput.py --baseline-chunks 8 --notebook-chunks 2     # a shorter run
+    python bench/throughput.py --chunks 33 --baseline-chunks 0 --notebook-chunks 0 --batch-size 4
     python bench/throughput.py --random-config llama-3.2-1b --device cuda  # GPU, random weights
 
 The paper is the notebook's own example, the KD survey, as extracted
@@ -220,6 +221,8 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-chunks", type=int, default=16, help="chunks for today's engine (default: %(default)s)")
     parser.add_argument("--notebook-chunks", type=int, default=4, help="chunks for the notebook loop (default: %(default)s)")
     parser.add_argument("--chunks", type=int, default=None, help="the engine's chunks too: the first N (default: all)")
+    parser.add_argument("--batch-size", type=int, default=None, help="the engine's rows at once (default: auto)")
+    parser.add_argument("--draft-tokens", type=int, default=None, help="the engine's draft length (default: 32)")
     parser.add_argument("--model", default="bundled", help="bundled, a Hub id or a folder")
     parser.add_argument("--random-config", choices=sorted(RANDOM_CONFIGS), help="random weights of this shape")
     parser.add_argument("--tokenizer", type=Path, help="with --random-config: tokenizer folder")
@@ -253,7 +256,12 @@ def main(argv=None) -> int:
     print(f"matmul     {gflops:.0f} GFLOP/s (fp32 on this machine now, the model's projection shapes)")
     print(f"paper      {source}")
 
-    settings = Settings(seed=0)
+    settings = Settings(seed=0, batch_size=args.batch_size)
+    if args.draft_tokens is not None:
+        settings = settings.with_(draft_tokens=args.draft_tokens)
+    print(f"engine     batch size {settings.batch_size or 'auto'}, draft tokens {settings.draft_tokens}, "
+          f"copy bias {settings.copy_bias if settings.copy_bias is not None else 'the model default'}, "
+          f"temperature {settings.temperature}")
     # Warm-up: imports, allocator and kernels, on the first chunk.
     run_engine(pdf, settings.with_(max_chars=1200), lm)
 
