@@ -53,6 +53,28 @@ class PageRead:
     budget_reached: bool = False  # the character budget stopped reading on this page
 
 
+# What the structure stage can take out of a page, in the order a person reads the counts.
+REMOVED_CATEGORIES = (
+    "header", "footer", "page number", "stamp", "figure", "table", "math", "caption",
+    "footnote", "footnote mark", "authors", "references", "appendix", "citation",
+)
+
+
+@dataclass(frozen=True)
+class Removed:
+    page: int  # 1-based page the piece was on
+    category: str  # one of REMOVED_CATEGORIES
+    text: str  # the piece as extracted (one block, line or inline span)
+
+
+def removed_counts(removed) -> dict[str, int]:
+    """{category: pieces} in REMOVED_CATEGORIES order, categories with none left out."""
+    counts = {category: 0 for category in REMOVED_CATEGORIES}
+    for piece in removed:
+        counts[piece.category] += 1
+    return {category: n for category, n in counts.items() if n}
+
+
 @dataclass(frozen=True)
 class Chunk:
     index: int  # 0-based
@@ -74,6 +96,7 @@ class ChunkPlan:
     notes: tuple[str, ...] = ()  # one message per limit that cut the reading (budget, pages, time, memory)
     read_seconds: float | None = None  # wall time of the reading process
     read_peak_mb: float | None = None  # its peak resident memory, where measurable
+    removed: tuple[Removed, ...] = field(repr=False, default=())  # what the structure stage took out
 
 
 @dataclass(frozen=True)

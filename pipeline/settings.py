@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 GUARD_POLICIES = ("fallback", "keep")
+MATH_MODES = ("drop", "placeholder", "keep")  # display math: removed, "[equation]", or its text
+CITATION_MODES = ("remove", "keep")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,18 @@ class Settings:
     max_file_mb: float = 50  # files larger than this are refused before reading
     read_timeout: float = 12.0  # seconds the reading child process may take, opening included
     read_memory_mb: int = 1024  # address space of the reading child process
+
+    # --- structure: layout-aware reading, and what a podcast writer keeps (pipeline.structure) ---
+    layout: bool = True  # False = pypdf's plain text in content-stream order, no block classes
+    # Always dropped with layout on: running headers and footers, page numbers, stamps,
+    # figure and table internals, footnote marks. Each kept or dropped by choice:
+    keep_captions: bool = False
+    keep_footnotes: bool = False
+    keep_authors: bool = False  # author names, affiliations and e-mails under the title
+    keep_appendix: bool = False
+    keep_references: bool = False  # the reference list / bibliography
+    math: str = "drop"  # display math: one of MATH_MODES
+    citations: str = "remove"  # "[12]", "(Smith et al., 2020)" -> "", "Smith et al. (2020)" -> "Smith et al."
 
     # --- chunking ---
     chunk_size: int = 1000  # target characters per chunk (notebook's CHUNK_SIZE)
