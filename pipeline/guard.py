@@ -47,6 +47,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+from pipeline import patterns
 from pipeline.events import GuardReport
 from pipeline.settings import GUARD_POLICIES
 
@@ -134,18 +135,13 @@ _TOKEN = re.compile(r"\w+")  # on prepared text, where "_" is already a space
 # Runs of non-ASCII characters that may be UTF-8 read as Mac Roman or Windows-1252
 # ("‚Äôs" for "'s", "â€”" for "—"); only runs that decode cleanly are repaired.
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
-# Author-year citations in parentheses: "(Gou et al., 2021)", "(Wei et al., 2022a,b; Xu, 2024)".
-_CITATION = re.compile(r"\([^()]*?\b(?:19|20)\d\d[a-z]?\b[^()]*\)")
-# Numeric citations: "[12]", "[3, 4]", "[5-7]".
-_NUMERIC_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
-# arXiv stamps: "arXiv:2402.13116v3 [cs.CL] 8 Mar 2024".
-_ARXIV_STAMP = re.compile(
-    r"arxiv:\s*\d{4}\.\d{4,5}(?:v\d+)?(?:\s*\[[^\]]{1,20}\])?(?:\s*\d{1,2}\s+\w{3,9}\s+\d{4})?",
-    re.I,
-)
-# E-mail addresses, including grouped ones: "{shawnxxh,chongyangtao}@gmail.com".
-_EMAIL = re.compile(r"(?:\{[^{}]{0,200}\}|[\w.+-]+)@[\w-]+(?:\.[\w-]+)+")
-_LATEX = re.compile(r"\\[a-z]+\*?")  # "\textbf", "\cite" (on casefolded text)
+# What a cleaner may drop (pipeline.patterns): author-year citations in parentheses
+# "(Gou et al., 2021)", numeric ones "[12]", arXiv stamps, e-mail addresses, LaTeX commands.
+_CITATION = patterns.YEAR_PARENTHESIS
+_NUMERIC_CITATION = patterns.NUMERIC_CITATION
+_ARXIV_STAMP = patterns.ARXIV_STAMP
+_EMAIL = patterns.EMAIL
+_LATEX = patterns.LATEX_COMMAND  # on casefolded text
 # A hyphen the extractor left at a line end: "capa- bilities", "self-\nimprovement".
 _HYPHEN_BREAK = re.compile(r"(?<=[^\W\d_])-\s+(?=[^\W\d_])")
 # A footnote or affiliation mark after a word of letters: "xu1", "tao3", "proprietary1".

@@ -34,6 +34,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline import patterns
+
 
 @dataclass(frozen=True)
 class NormalizedText:
@@ -341,14 +343,9 @@ def apply_nfkc(text: str) -> str:
 
 # --- lines -----------------------------------------------------------------------------
 
-_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
-# The stamp with every space removed: new-style id with version, category, date.
-_STAMP = re.compile(
-    r"arXiv:(?:\d{4}\.\d{4,5}|[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})v\d+"
-    r"\[[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?\]"
-    rf"\d{{1,2}}(?:{_MONTHS})\d{{4}}"
-)
-_STAMP_HINT = re.compile(r"a\s*r\s*X\s*i\s*v|v\s*i\s*X\s*r\s*a")
+# The stamp with every space removed (id with version, category, date), and a cheap test.
+_STAMP = patterns.ARXIV_STAMP_COMPACT
+_STAMP_HINT = patterns.ARXIV_STAMP_HINT
 
 
 def remove_arxiv_stamps(text: str) -> str:
@@ -417,20 +414,9 @@ def clean_line_whitespace(text: str) -> list[str]:
     return [_collapse_spaces(line).strip() for line in text.split("\n")]
 
 
-_ROMAN = re.compile(r"(?=[ivxlc])(x{0,3}|xl|l?x{0,3}|xc)(ix|iv|v?i{0,3})")
-_BARE_NUMBER = re.compile(r"\d{1,4}")
-_PAGE_LABEL = re.compile(
-    r"(?i:page|p\.|pg\.?)\s*\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?"
-    r"|\d{1,4}\s*(?:of|/)\s*\d{1,4}"
-    r"|[-–—]\s*\d{1,4}\s*[-–—]"
-)
-
-
-def _is_page_label(line: str) -> bool:
-    if _PAGE_LABEL.fullmatch(line) is None:
-        return False
-    numbers = [int(n) for n in re.findall(r"\d+", line)]
-    return len(numbers) == 1 or numbers[0] <= numbers[1]  # "3 of 9", not "3/2"
+_ROMAN = patterns.ROMAN
+_BARE_NUMBER = patterns.BARE_NUMBER
+_is_page_label = patterns.is_page_label
 
 
 def _page_number_value(line: str) -> tuple[str, int] | None:
