@@ -11,8 +11,12 @@ renders the latest state of each browser session (kept by `sessions.py`). What i
   a new file or a new run in the same tab stops the tab's run as well,
 - one run at a time on the model, in arrival order; past QUEUE_SIZE waiting runs a visitor
   is told the app is busy (sessions.Line), in this module's words rather than the queue's,
-- per-run download files (cleaned text, raw text, JSONL report) named after the PDF; an
-  unfinished cleaned text is offered as NAME.partial.clean.txt,
+- per-run download files (cleaned text, raw text, JSONL report, and NAME.removed.txt: what
+  the structure stage took out, piece by piece) named after the PDF; an unfinished cleaned
+  text is offered as NAME.partial.clean.txt,
+- the podcast options (layout-aware reading, what to keep, math, citations), checked here
+  for the page and the API alike: a value a crafted API call sends that the page could not
+  is refused with a message,
 - an upload size limit (the server's, plus a check with a message that says how to raise it),
 - one-chunk regeneration for the compare view,
 - the model loaded in a background thread at start-up, so the page is up at once,
@@ -55,9 +59,9 @@ from pipeline import (
     Settings,
 )
 from pipeline import model as models
-from pipeline.output import ResultWriter, gap_runs, join_result
+from pipeline.output import ResultWriter, gap_runs, join_result, removed_file_text
 from pipeline.run import process_chunks, run
-from pipeline.settings import GUARD_POLICIES
+from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES
 from sessions import Line, LineFull, RunState, Sessions, StopFile, safe_name
 from views import (
     chunk_choices,
@@ -100,6 +104,18 @@ SESSIONS_ROOT = Path(tempfile.gettempdir()) / "pdf-cleaner-sessions"
 SESSION_MAX_AGE = 24 * 3600  # session folders untouched this long are removed by the sweep
 SWEEP_INTERVAL = 300  # seconds between two sweeps of SESSIONS_ROOT
 BUSY_MESSAGE = "PDF Cleaner is busy: {waiting} already waiting for the model. Try again in a minute."
+
+# "Keep in the text": (label, value); value v sets Settings.keep_<v>.
+KEEP_CHOICES = [
+    ("figure and table captions", "captions"),
+    ("footnotes", "footnotes"),
+    ("author block (names, affiliations, e-mails)", "authors"),
+    ("appendix", "appendix"),
+    ("references", "references"),
+]
+MATH_CHOICES = [("drop", "drop"), ('an "[equation]" line', "placeholder"), ("keep their text", "keep")]
+CITATION_CHOICES = [("remove", "remove"), ("keep", "keep")]
+assert [v for _, v in MATH_CHOICES] == list(MATH_MODES) and [v for _, v in CITATION_CHOICES] == list(CITATION_MODES)
 
 TABLE_HEADERS = ["#", "pages", "status", "verdict", "tokens", "seconds"]
 N_RUN_OUTPUTS = 7  # document, progress, cleaned, table, chunk picker, raw, downloads
@@ -306,13 +322,34 @@ def stop_session_run(request: gr.Request) -> None:
 # rendering: state -> component values (the text comes from views.py)
 
 
+def removed_path(state: RunState) -> Path:
+    return state.folder / f"{state.name}.removed.txt"
+
+
+def apply_event(state: RunState, event) -> bool:
+    """RunState.apply, and NAME.removed.txt once the plan says what was taken out (as the raw
+    text is written then: both are known before any chunk is cleaned)."""
+    urgent = state.apply(event)
+    if isinstance(event, ChunkPlan):
+        text = removed_file_text(event.removed, f"{state.name}.pdf", state.settings.layout)
+        try:
+            removed_path(state).write_text(text, encoding="utf-8")
+        except FileNotFoundError:  # the session ended and its folder is gone: nobody will read it
+            pass
+    return urgent
+
+
 def downloads(state: RunState | None) -> list[str]:
     """The files a visitor can download so far: cleaned text (NAME.partial.clean.txt while
-    chunks are missing), raw text, report."""
+    chunks are missing), raw text, report, and what was removed (NAME.removed.txt)."""
     if state is None:
         return []
     with state.lock:
-        return [str(path) for path in state.download_paths()]
+        paths = state.download_paths()
+        removed = removed_path(state)
+        if state.plan is not None and removed.is_file():
+            paths.append(removed)
+        return [str(path) for path in paths]
 
 
 def render(state: RunState, *, document: bool = False, plan: bool = False, files: bool = False) -> list:
@@ -355,7 +392,8 @@ def empty_outputs() -> list:
 
 def make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                   temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
-                  max_pages=None, copy_bias=None) -> Settings:
+                  max_pages=None, copy_bias=None, layout=None, keep=None, math=None,
+                  citations=None) -> Settings:
     """One Settings object from the page's values (gr.Number/Slider already check ranges)."""
     defaults = Settings()
 
@@ -386,7 +424,38 @@ def make_settings(password, pages, max_chars, model, rules_only, chunk_size, bat
         guard_policy=guard_policy,
         copy_bias=min(bias, MAX_COPY_BIAS) if bias >= 0 else None,
         **limits(max_pages),
+        **podcast_options(layout, keep, math, citations),
     )
+
+
+def podcast_options(layout=None, keep=None, math=None, citations=None) -> dict:
+    """The Settings fields of the structure stage from the page's values; None (an API caller
+    that leaves one out) is the default. Gradio checks the choices of the keep group and of the
+    radios itself, but not a checkbox's type; everything is checked here too, so that the page,
+    the API and a direct call follow one set of rules."""
+    defaults = Settings()
+    if layout is None:
+        layout = defaults.layout
+    if not isinstance(layout, bool):
+        raise user_error(f"Layout-aware reading must be true or false, not {layout!r}.")
+    keep_values = [value for _, value in KEEP_CHOICES]
+    if keep is None:
+        keep = [value for value in keep_values if getattr(defaults, f"keep_{value}")]
+    if isinstance(keep, str) or not isinstance(keep, (list, tuple)):
+        raise user_error(f"Keep in the text must be a list of some of: {', '.join(keep_values)}; "
+                         f"not {keep!r}.")
+    unknown = [value for value in keep if value not in keep_values]
+    if unknown:
+        raise user_error(f"Keep in the text: {', '.join(map(repr, unknown))} is not one of "
+                         f"{', '.join(keep_values)}.")
+    math = defaults.math if math is None or math == "" else math
+    if math not in MATH_MODES:
+        raise user_error(f"Display math must be one of {', '.join(MATH_MODES)}, not {math!r}.")
+    citations = defaults.citations if citations is None or citations == "" else citations
+    if citations not in CITATION_MODES:
+        raise user_error(f"Citations must be one of {', '.join(CITATION_MODES)}, not {citations!r}.")
+    return {"layout": layout, "math": math, "citations": citations,
+            **{f"keep_{value}": value in keep for value in keep_values}}
 
 
 def limits(max_pages) -> dict:
@@ -601,14 +670,17 @@ def raise_failure(state: RunState) -> None:
 # event handlers
 
 
-def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000, max_pages: float = 500):
-    """Read a PDF without the LLM: its document panel and its raw extracted text."""
+def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000, max_pages: float = 500,
+            layout=None, keep=None, math=None, citations=None):
+    """Read a PDF without the LLM: its document panel (with what the structure stage would
+    remove) and its raw extracted text."""
     path = _pdf_path(pdf)
     if not path:
         return "", ""
     check_size(path)
     settings = Settings(use_llm=False, password=password or None, pages=(pages or "").strip() or None,
-                        max_chars=max(1, int(max_chars or Settings().max_chars)), **limits(max_pages))
+                        max_chars=max(1, int(max_chars or Settings().max_chars)), **limits(max_pages),
+                        **podcast_options(layout, keep, math, citations))
     document_info, plan, errors = None, None, {}
     try:
         for event in run(path, settings):
@@ -636,7 +708,7 @@ def _warn_plan(plan: ChunkPlan) -> None:
 
 def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
               temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
-              copy_bias, request: gr.Request):
+              copy_bias, layout, keep, math, citations, request: gr.Request):
     """Run the pipeline and stream the page: document, progress, text, table, downloads."""
     path = _pdf_path(pdf)
     if not path:
@@ -644,7 +716,7 @@ def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, ba
     check_size(path)
     settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
-                             max_pages, copy_bias)
+                             max_pages, copy_bias, layout, keep, math, citations)
     ticket = join_line()  # before anything else: a busy server changes nothing for this tab
     try:
         state = new_run(request, path, settings)  # stops this tab's previous run
@@ -666,7 +738,7 @@ def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, ba
             load_model_for(settings, state)
             return run_events_gpu(path, settings, str(state.clean_path), str(state.report_path), state.id)
 
-        start_worker(state, events, state.apply, ticket)
+        start_worker(state, events, lambda event: apply_event(state, event), ticket)
         working = True
         warned = False
         for update in follow(state, render_changes):
@@ -743,7 +815,7 @@ def _chunk_view(state: RunState, index: int) -> tuple[str, str, str]:
 
 def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
-               copy_bias, request: gr.Request):
+               copy_bias, layout, keep, math, citations, request: gr.Request):
     """Clean one chunk again with the current settings and put it into the result."""
     state = current(request)
     if state is None or state.plan is None:
@@ -757,7 +829,7 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
         raise user_error("A run is still going: stop it or let it finish, then regenerate.")
     settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
-                             max_pages, copy_bias)
+                             max_pages, copy_bias, layout, keep, math, citations)
     if not settings.use_llm:
         raise user_error("Regenerating needs the model: untick 'rules only' in the settings.")
     chunk = state.plan.chunks[index]
@@ -824,7 +896,7 @@ def _rewrite_files(state: RunState) -> None:
     finished = [state.done[i] for i in sorted(state.done)]
     chunks = state.plan.chunks
     gaps = tuple((chunks[a].index, chunks[b].index) for a, b in gap_runs(chunks, state.done))
-    writer = ResultWriter(state.clean_path, state.report_path)
+    writer = ResultWriter(state.clean_path, state.report_path, removed=state.plan.removed)
     for item in finished:
         writer.add(item)
     writer.finish(RunFinished(
@@ -919,6 +991,27 @@ def build() -> gr.Blocks:
                              f"the bundled model's default is {models.default_copy_bias(models.BUNDLED):g}, "
                              f"others' 0 (off).",
                     )
+                    with gr.Group(elem_id="podcast-options"):
+                        layout = gr.Checkbox(
+                            label="Layout-aware reading", value=defaults.layout, elem_id="layout",
+                            info="Reads each page's layout and drops running headers and footers, page numbers, "
+                                 "stamps, figure and table internals and footnote marks. Off: pypdf's plain "
+                                 "text, nothing removed (the choices below then do nothing).",
+                        )
+                        keep = gr.CheckboxGroup(
+                            choices=KEEP_CHOICES, label="Keep in the text", elem_id="keep",
+                            value=[v for _, v in KEEP_CHOICES if getattr(defaults, f"keep_{v}")],
+                            info="Unticked parts are removed; the Document panel counts them and "
+                                 "NAME.removed.txt lists them.",
+                        )
+                        with gr.Row():
+                            math = gr.Radio(choices=MATH_CHOICES, value=defaults.math, label="Display math",
+                                            elem_id="math")
+                            citations = gr.Radio(
+                                choices=CITATION_CHOICES, value=defaults.citations, label="Citations",
+                                elem_id="citations",
+                                info='"[12]", "(Smith et al., 2020)"; "Smith et al. (2020)" keeps the name.',
+                            )
                     guard_policy = gr.Radio(
                         choices=[("keep the input for a rejected chunk", "fallback"),
                                  ("keep the model's text anyway", "keep")],
@@ -933,7 +1026,7 @@ def build() -> gr.Blocks:
                 progress = gr.Textbox(label="Progress", interactive=False, elem_id="progress")
                 cleaned = gr.Textbox(label="Cleaned text", lines=18, max_lines=18, interactive=False,
                                      autoscroll=True, buttons=["copy"], elem_id="cleaned")
-                files = gr.File(label="Downloads: cleaned text, raw text, per-chunk report (JSONL)",
+                files = gr.File(label="Downloads: cleaned text, raw text, per-chunk report (JSONL), what was removed",
                                 file_count="multiple", interactive=False, elem_id="downloads")
                 table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, wrap=True,
                                      datatype=["number", "str", "str", "str", "number", "number"],
@@ -954,8 +1047,8 @@ def build() -> gr.Blocks:
         # New settings come last so that callers written before they existed keep working.
         settings_inputs = [password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                            temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
-                           copy_bias]
-        extract_inputs = [pdf, password, pages, max_chars, max_pages]
+                           copy_bias, layout, keep, math, citations]
+        extract_inputs = [pdf, password, pages, max_chars, max_pages, layout, keep, math, citations]
         run_outputs = [document, progress, cleaned, table, chunk_picker, raw, files]
         assert len(run_outputs) == N_RUN_OUTPUTS
         REGEN_OUTPUTS[:] = [chunk_input, chunk_output, chunk_note, progress, cleaned, table, files]

@@ -12,7 +12,7 @@ import time
 
 from pipeline import ChunkDone, ChunkPlan, ChunkProgress, DocumentInfo, Settings
 from pipeline.events import document_fields
-from pipeline.output import join_outputs, join_result
+from pipeline.output import join_outputs, join_result, removed_lines
 from sessions import RunState
 
 
@@ -40,7 +40,8 @@ def clock(seconds: float) -> str:
 
 def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: str = "",
                   page_errors: dict[int, str] | None = None, settings: Settings | None = None) -> str:
-    """The document panel: one `key: value` per line."""
+    """The document panel: one `key: value` per line (what was removed: one indented line per
+    category under its total)."""
     if info is None:
         return ""
     lines = []
@@ -65,6 +66,9 @@ def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: 
         else:
             lines.append("pages that failed: none")
         lines.append(f"chunks: {len(plan.chunks)}")
+        # What the structure stage took out, per category, with the characters the model
+        # stage is spared; the pieces themselves are in NAME.removed.txt.
+        lines.extend(removed_lines(plan.removed, settings.layout if settings else True))
         # One note per limit that cut the reading (budget, pages, time, memory), with how
         # to raise it: the visitor must see why text is missing.
         lines.extend(f"note: {note}" for note in plan.notes)

@@ -1,7 +1,9 @@
 """Command line: python -m pipeline INPUT.pdf -o OUTPUT.txt [options]
 
 Consumes the same event stream as the web app. Progress and the document summary go to
-stderr; the cleaned text goes to the output file (or stdout with `-o -`).
+stderr; the cleaned text goes to the output file (or stdout with `-o -`). What the structure
+stage took out of the text is counted on stderr at the end and listed, piece by piece, in
+OUTPUT.removed.txt next to the output file (or the file --removed names).
 
 Exit codes: 0 success, 2 a problem with the input or options (one line on stderr, no
 traceback), 1 a bug (with its traceback), 130 interrupted with Ctrl-C (finished chunks kept).
@@ -28,8 +30,9 @@ from pipeline.events import (
     RunFinished,
     document_fields,
 )
+from pipeline.output import removed_lines, write_removed
 from pipeline.run import run
-from pipeline.settings import GUARD_POLICIES, Settings
+from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES, Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +53,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds reading the PDF may take; pages read by then are kept (default: %(default)s)")
     limits.add_argument("--read-memory-mb", type=int, default=defaults.read_memory_mb,
                         help="memory the reading process may use (default: %(default)s MB)")
+    podcast = parser.add_argument_group(
+        "podcast options",
+        "Layout-aware reading drops running headers and footers, page numbers, stamps, figure and table "
+        "internals and footnote marks; these choose what else a podcast writer gets.",
+    )
+    podcast.add_argument("--no-layout", action="store_true",
+                         help="read pypdf's plain text in content-stream order: no structure stage, nothing "
+                              "removed, the options below do nothing (default: layout-aware reading)")
+    for name, what in (("captions", "figure and table captions"),
+                       ("footnotes", "footnotes"),
+                       ("authors", "the author block under the title (names, affiliations, e-mails)"),
+                       ("appendix", "the appendix"),
+                       ("references", "the reference list")):
+        default = "kept" if getattr(defaults, f"keep_{name}") else "dropped"
+        podcast.add_argument(f"--keep-{name}", action="store_true", help=f"keep {what} (default: {default})")
+    podcast.add_argument("--math", choices=MATH_MODES, default=defaults.math,
+                         help="display equations: 'drop' them, put a 'placeholder' line \"[equation]\" in their "
+                              "place, or 'keep' their text (default: %(default)s)")
+    podcast.add_argument("--citations", choices=CITATION_MODES, default=defaults.citations,
+                         help="'remove' citations such as [12] and (Smith et al., 2020), keeping an author's "
+                              "name that is part of the sentence, or 'keep' them (default: %(default)s)")
+    podcast.add_argument("--removed", metavar="PATH",
+                         help="list every removed piece with its page and category here (default: "
+                              "OUTPUT.removed.txt next to the output file; none with '-o -' unless given)")
     parser.add_argument("--chunk-size", type=int, default=defaults.chunk_size, help="target characters per chunk (default: %(default)s)")
     parser.add_argument("--chunk-tokens", type=int, help="also cap each chunk at this many tokens of the model's tokenizer")
     parser.add_argument("--no-llm", action="store_true", help="rules only: extract and normalize, no model")
@@ -108,6 +135,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_file_mb=args.max_file_mb,
         read_timeout=args.read_timeout,
         read_memory_mb=args.read_memory_mb,
+        layout=not args.no_layout,
+        keep_captions=args.keep_captions,
+        keep_footnotes=args.keep_footnotes,
+        keep_authors=args.keep_authors,
+        keep_appendix=args.keep_appendix,
+        keep_references=args.keep_references,
+        math=args.math,
+        citations=args.citations,
         chunk_size=args.chunk_size,
         chunk_tokens=args.chunk_tokens,
         use_llm=not args.no_llm,
@@ -145,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             raise PipelineError(f"no such file: {args.input}")
         to_stdout = args.output == "-"
         output = None if to_stdout else Path(args.output or source.with_suffix(".clean.txt"))
-        return consume(source, settings, output, args.report, to_stdout)
+        removed = removed_path(output, args.removed)
+        if removed is not None and output is not None and removed.resolve() == output.resolve():
+            raise PipelineError("--removed must name another file than the output")
+        return consume(source, settings, output, args.report, to_stdout, removed)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -155,11 +193,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def consume(source: Path, settings: Settings, output: Path | None, report: str | None, to_stdout: bool) -> int:
+def removed_path(output: Path | None, given: str | None) -> Path | None:
+    """Where the list of removed pieces goes: the path given, else next to the output file
+    (`paper.clean.txt` -> `paper.removed.txt`, `paper.txt` -> `paper.removed.txt`); None when
+    the text goes to stdout and no path was given."""
+    if given:
+        return Path(given)
+    if output is None:
+        return None
+    stem = output.name.removesuffix(".txt").removesuffix(".clean")
+    return output.with_name(f"{stem or output.name}.removed.txt")
+
+
+def consume(source: Path, settings: Settings, output: Path | None, report: str | None, to_stdout: bool,
+            removed: Path | None = None) -> int:
     """Drive the run and render its events as progress bars on stderr."""
     stop = threading.Event()
     pages_bar = chunks_bar = None
     tokens_total = 0
+    plan = None
     events = run(source, settings, stop=stop, output_path=output, report_path=report)
     try:
         for event in events:
@@ -172,8 +224,11 @@ def consume(source: Path, settings: Settings, output: Path | None, report: str |
                 if event.error:
                     tqdm.write(f"warning: page {event.page} skipped: {event.error}", file=sys.stderr)
             elif isinstance(event, ChunkPlan):
+                plan = event
                 if pages_bar is not None:
                     pages_bar.close()
+                if removed is not None:  # written now, so an interrupted run leaves it too
+                    write_removed(removed, event.removed, source.name, settings.layout)
                 for note in event.notes:  # a limit cut the reading: say which, and how to raise it
                     print(f"warning: {note}", file=sys.stderr)
                 print(
@@ -200,10 +255,15 @@ def consume(source: Path, settings: Settings, output: Path | None, report: str |
                     chunks_bar.close()
                 if to_stdout:
                     sys.stdout.write(event.text + "\n")
+                if plan is not None:
+                    for line in removed_lines(plan.removed, settings.layout):
+                        print(line, file=sys.stderr)
                 if event.output_path:
                     print(f"wrote {event.output_path}", file=sys.stderr)
                 if event.report_path:
                     print(f"wrote {event.report_path}", file=sys.stderr)
+                if removed is not None and plan is not None:
+                    print(f"wrote {removed} (every removed piece with its page and category)", file=sys.stderr)
     except KeyboardInterrupt:
         stop.set()
         events.close()

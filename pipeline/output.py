@@ -17,7 +17,14 @@ so the text is whole and every gap is visible, in the file as on the page. When 
 with gaps or with chunks that finished out of order, `ResultWriter.finish` rewrites the text
 file in that form.
 
-This module only writes and joins; it decides nothing about what the text is.
+What the structure stage took out of the text (`ChunkPlan.removed`) is told three ways, all
+from the functions here: `removed_lines` (a few plain lines: pieces and characters per
+category, for the CLI and the page's document panel), `removed_record` (the same numbers in
+the report's summary object) and `removed_file_text` (NAME.removed.txt: every piece with its
+page and category, as extracted).
+
+This module only writes and joins; it decides nothing about what the text is or what is
+removed from it.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.events import Chunk, ChunkDone, RunFinished
+from pipeline.events import REMOVED_CATEGORIES, Chunk, ChunkDone, Removed, RunFinished, removed_counts
 
 GAP_OPEN = (
     "[PDF Cleaner: {what} ({pages}) {were} not cleaned by the model: {why}. "
@@ -93,6 +100,81 @@ def join_result(chunks: Sequence[Chunk], done: Mapping[int, ChunkDone], why: str
     return "".join(parts)
 
 
+def removed_chars(removed: Sequence[Removed]) -> dict[str, int]:
+    """{category: characters} in REMOVED_CATEGORIES order, categories with none left out."""
+    chars = {category: 0 for category in REMOVED_CATEGORIES}
+    for piece in removed:
+        chars[piece.category] += len(piece.text)
+    return {category: chars[category] for category in removed_counts(removed)}
+
+
+def removed_record(removed: Sequence[Removed]) -> dict:
+    """The report's account of what was removed (plain JSON types only):
+    `{"pieces": 7, "chars": 812, "categories": {"header": {"pieces": 2, "chars": 60}, ...}}`."""
+    chars = removed_chars(removed)
+    return {
+        "pieces": len(removed),
+        "chars": sum(chars.values()),
+        "categories": {category: {"pieces": n, "chars": chars[category]}
+                       for category, n in removed_counts(removed).items()},
+    }
+
+
+def removed_lines(removed: Sequence[Removed], layout: bool = True) -> list[str]:
+    """What was removed, as plain lines for a person: a total, then one line per category.
+
+        removed: 7 pieces · 812 characters saved for the model stage
+          header: 2 · 60 characters
+          footnote: 1 · 640 characters
+    """
+    if not layout:
+        return ["removed: nothing (layout-aware reading is off)"]
+    if not removed:
+        return ["removed: nothing"]
+    chars = removed_chars(removed)
+    lines = [f"removed: {_pieces(len(removed))} · {sum(chars.values()):,} characters saved for the model stage"]
+    lines += [f"  {category}: {n:,} · {chars[category]:,} characters" for category, n in removed_counts(removed).items()]
+    return lines
+
+
+def _pieces(n: int) -> str:
+    return f"{n:,} piece" + ("" if n == 1 else "s")
+
+
+def removed_file_text(removed: Sequence[Removed], source_name: str = "", layout: bool = True) -> str:
+    """NAME.removed.txt: a header, the summary lines, then every removed piece in order as
+
+        [page 3 · footnote]
+        <its text as extracted>
+
+    With nothing removed, the file says so (and why, when layout-aware reading was off)."""
+    of = f" of {source_name}" if source_name else ""
+    if not removed:
+        why = (" Layout-aware reading was off, so nothing is removed: the text is pypdf's plain text."
+               if not layout else "")
+        return f"PDF Cleaner: nothing was taken out{of} before cleaning.{why}\n"
+    head = [
+        f"PDF Cleaner: what was taken out{of} before cleaning, so that the model and the listener "
+        "do not get it.",
+        "Each piece: [page · category], then its text as extracted.",
+        "",
+        *removed_lines(removed, layout),
+        "",
+    ]
+    blocks = [f"[page {piece.page} · {piece.category}]\n{piece.text}\n" for piece in removed]
+    return "\n".join(head) + "\n" + "\n".join(blocks)
+
+
+def write_removed(path: str | os.PathLike, removed: Sequence[Removed], source_name: str = "",
+                  layout: bool = True) -> Path:
+    """Write NAME.removed.txt (removed_file_text) to `path`; its folder is made if needed."""
+    path = Path(path)
+    if path.parent != Path(""):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(removed_file_text(removed, source_name, layout), encoding="utf-8")
+    return path
+
+
 def chunk_record(item: ChunkDone) -> dict:
     """The report line for one chunk (plain JSON types only)."""
     record = {
@@ -125,11 +207,16 @@ def chunk_record(item: ChunkDone) -> dict:
 
 
 class ResultWriter:
-    """Appends finished chunks to the text file (and report) as they arrive, in order."""
+    """Appends finished chunks to the text file (and report) as they arrive, in order.
 
-    def __init__(self, text_path: str | os.PathLike | None, report_path: str | os.PathLike | None = None):
+    `removed`: what the structure stage took out (ChunkPlan.removed); the report's summary
+    counts it per category (removed_record)."""
+
+    def __init__(self, text_path: str | os.PathLike | None, report_path: str | os.PathLike | None = None,
+                 removed: Sequence[Removed] = ()):
         self.text_path = Path(text_path) if text_path else None
         self.report_path = Path(report_path) if report_path else None
+        self.removed = tuple(removed)
         self._text: TextIO | None = None
         self._report: TextIO | None = None
         self._written = 0
@@ -178,6 +265,7 @@ class ResultWriter:
                         "gaps": [[first + 1, last + 1] for first, last in summary.gaps],
                         "seconds": round(summary.seconds, 3),
                         "notes": list(summary.notes),
+                        "removed": removed_record(self.removed),
                     }
                 )
                 + "\n"
