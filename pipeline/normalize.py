@@ -13,15 +13,18 @@ example taken from the reference extraction of arXiv:2402.13116):
                  drop_running_headers and drop_page_numbers (need every page's lines)
     joining      rejoin_column_hyphens (pypdf's interleaved columns), then join_lines:
                  dehyphenate line ends, find paragraph breaks, join lines and pages
+    words        split_glued_words on the joined paragraphs ("Intheeraof" -> "In the era of",
+                 pipeline.words)
 
 The result is paragraphs separated by "\\n\\n" and no other newline: the chunker relies
 on that.
 
 What it does not do: it never drops body text (only page numbers, running headers and
-footers, arXiv stamps and invisible characters go); it does not split words that tight
-kerning glued together ("Intheeraof"), put interleaved columns back in reading order,
-or remove pypdf's "(cid:88)" placeholders: those need layout or a dictionary, and are
-left to the LLM step.
+footers, arXiv stamps and invisible characters go); glued words are split only where a
+dictionary is sure (long runs that are not words, made of common words), so short or
+name-heavy glued runs ("Forinstance", "Gouetal.") stay for the LLM step; it does not put
+interleaved columns back in reading order or remove pypdf's "(cid:88)" placeholders:
+those need layout, and are left to the LLM step too.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline import patterns
+from pipeline import patterns, words
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def normalize_document(pages: Sequence[tuple[int, str]]) -> NormalizedText:
     page_lines = [_page_lines(text, codec) for _, text in pages]
     page_lines = drop_running_headers(page_lines)
     page_lines = drop_page_numbers(page_lines, numbers)
-    return join_lines(page_lines, numbers)
+    return split_glued_words(join_lines(page_lines, numbers))
 
 
 def normalize_text(text: str) -> str:
@@ -74,7 +77,7 @@ def normalize_text(text: str) -> str:
         text = repaired
     lines = _page_lines(text, None)
     lines = [line for line in lines if not _is_page_label(line)]
-    joined = join_lines([lines], [1]).text
+    joined = split_glued_words(join_lines([lines], [1])).text
     # Joining lines can bring the pieces of a stamp or a page label onto one line: a
     # second sweep over the paragraphs keeps normalize_text idempotent.
     paragraphs = []
@@ -787,3 +790,28 @@ def join_lines(pages: list[list[str]], numbers: Sequence[int]) -> NormalizedText
             length += len(sep) + len(line)
             previous, blank, page_break = line, False, False
     return NormalizedText("".join(out), tuple(starts))
+
+
+# --- words -----------------------------------------------------------------------------
+
+
+def split_glued_words(normalized: NormalizedText) -> NormalizedText:
+    """Split words the extraction glued together; page offsets follow the inserted spaces.
+
+    "IntheeraofLargeLanguageModels(LLMs),KnowledgeDistillation(KD)emergesasapivotal"
+    -> "In the era of Large Language Models (LLMs), KnowledgeDistillation (KD) emerges as a pivotal"
+
+    Runs on the joined paragraphs, after dehyphenation, so a word broken at a line end is
+    whole again before it is looked up. pipeline.words.split_glued says which runs are
+    split (only spaces are inserted); the dictionary is loaded on the first long run.
+    """
+    spaces = words.glued_spaces(normalized.text)
+    if not spaces:
+        return normalized
+    starts = []
+    i = 0
+    for offset, number in normalized.page_starts:
+        while i < len(spaces) and spaces[i] <= offset:
+            i += 1
+        starts.append((offset + i, number))
+    return NormalizedText(words.insert_spaces(normalized.text, spaces), tuple(starts))
