@@ -132,13 +132,15 @@ def removed_lines(removed: Sequence[Removed], layout: bool = True) -> list[str]:
     if not removed:
         return ["removed: nothing"]
     chars = removed_chars(removed)
-    lines = [f"removed: {_pieces(len(removed))} · {sum(chars.values()):,} characters saved for the model stage"]
-    lines += [f"  {category}: {n:,} · {chars[category]:,} characters" for category, n in removed_counts(removed).items()]
+    lines = [f"removed: {_plural(len(removed), 'piece')} · {_plural(sum(chars.values()), 'character')} "
+             "saved for the model stage"]
+    lines += [f"  {category}: {n:,} · {_plural(chars[category], 'character')}"
+              for category, n in removed_counts(removed).items()]
     return lines
 
 
-def _pieces(n: int) -> str:
-    return f"{n:,} piece" + ("" if n == 1 else "s")
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def removed_file_text(removed: Sequence[Removed], source_name: str = "", layout: bool = True) -> str:
@@ -156,7 +158,7 @@ def removed_file_text(removed: Sequence[Removed], source_name: str = "", layout:
     head = [
         f"PDF Cleaner: what was taken out{of} before cleaning, so that the model and the listener "
         "do not get it.",
-        "Each piece: [page · category], then its text as extracted.",
+        "Each piece below: its page and category in brackets, then its text as extracted.",
         "",
         *removed_lines(removed, layout),
         "",

@@ -251,3 +251,141 @@ def test_ctrl_c_while_the_model_writes_keeps_every_finished_chunk_and_marks_the_
     for item in chunks:
         assert item["output"] in text
     assert "[PDF Cleaner: " in text and "were not cleaned by the model: the run was interrupted." in text
+
+
+# --------------------------------------------------------------------------------------------
+# podcast options and what was removed
+
+
+def settings_for(*args: str):
+    from pipeline.__main__ import build_parser, settings_from_args
+
+    return settings_from_args(build_parser().parse_args(["in.pdf", *args]))
+
+
+def test_podcast_flags_map_to_settings_and_their_defaults_are_the_settings_defaults():
+    from pipeline import Settings
+
+    defaults = Settings()
+    plain = settings_for()
+    fields = ("layout", "keep_captions", "keep_footnotes", "keep_authors", "keep_appendix", "keep_references",
+              "math", "citations")
+    assert {f: getattr(plain, f) for f in fields} == {f: getattr(defaults, f) for f in fields}
+    every = settings_for("--no-layout", "--keep-captions", "--keep-footnotes", "--keep-authors", "--keep-appendix",
+                         "--keep-references", "--math", "placeholder", "--citations", "keep")
+    assert {f: getattr(every, f) for f in fields} == {
+        "layout": False, "keep_captions": True, "keep_footnotes": True, "keep_authors": True,
+        "keep_appendix": True, "keep_references": True, "math": "placeholder", "citations": "keep",
+    }
+    one = settings_for("--keep-footnotes", "--math", "keep")
+    assert (one.layout, one.keep_footnotes, one.keep_captions, one.math, one.citations) == (
+        True, True, False, "keep", "remove")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--math", "latex"], ["argument --math: invalid choice: 'latex'", "drop", "placeholder", "keep"]),
+    (["--citations", "drop"], ["argument --citations: invalid choice: 'drop'", "remove", "keep"]),
+    (["--keep-everything"], ["unrecognized arguments: --keep-everything"]),
+])
+def test_bad_podcast_option_values_are_refused(args, expected, capsys):
+    from pipeline.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["in.pdf", *args])
+    assert exit_.value.code == 2
+    message = capsys.readouterr().err.splitlines()[-1]
+    assert message.startswith("python -m pipeline: error: ") and all(part in message for part in expected)
+
+
+def test_the_help_says_each_podcast_options_default():
+    from pipeline.__main__ import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "--no-layout read pypdf's plain text" in text and "(default: layout-aware reading)" in text
+    for name in ("captions", "footnotes", "authors", "appendix", "references"):
+        assert f"--keep-{name} keep " in text
+    assert text.count("(default: dropped)") == 5
+    assert "(default: drop)" in text and "(default: remove)" in text
+
+
+def test_removed_file_name_follows_the_output():
+    from pipeline.__main__ import removed_path
+
+    assert removed_path(Path("out/paper.clean.txt"), None) == Path("out/paper.removed.txt")
+    assert removed_path(Path("paper.txt"), None) == Path("paper.removed.txt")
+    assert removed_path(Path("paper"), None) == Path("paper.removed.txt")
+    assert removed_path(None, None) is None  # text to stdout: no file unless asked for
+    assert removed_path(None, "cut.txt") == Path("cut.txt")
+
+
+def hand_made_run(removed, text="Clean text."):
+    """A stand-in for pipeline.run: the events of a one-chunk run whose plan removed `removed`."""
+    from pipeline.events import Chunk, ChunkDone, ChunkPlan, DocumentInfo, RunFinished
+
+    def fake_run(source, settings, *, stop=None, output_path=None, report_path=None):
+        chunk = Chunk(0, text, 1, 2)
+        yield DocumentInfo(page_count=2, file_size=100)
+        yield ChunkPlan(chunks=(chunk,), raw_chars=200, normalized_chars=len(text), pages_read=(1, 2),
+                        failed_pages=(), budget_stopped_at=None, removed=tuple(removed))
+        yield ChunkDone(0, chunk, text, "rules")
+        yield RunFinished(text=text, chunks_done=1, chunks_total=1, stopped=False, seconds=0.1,
+                          output_path=str(output_path) if output_path else None)
+
+    return fake_run
+
+
+def test_the_summary_counts_what_was_removed_and_the_file_lists_it(tmp_path, monkeypatch, capsys):
+    import pipeline.__main__ as cli_module
+    from pipeline.events import Removed
+
+    removed = [Removed(1, "page number", "1"), Removed(2, "footnote", "2 A note with <b>markup</b>."),
+               Removed(2, "page number", "2")]
+    monkeypatch.setattr(cli_module, "run", hand_made_run(removed))
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(b"%PDF-1.7 (never read: run is replaced)")
+    out = tmp_path / "paper.clean.txt"
+    assert cli_module.main([str(pdf), "--no-llm", "-o", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    at = err.index("removed: 3 pieces · 30 characters saved for the model stage")
+    assert err[at + 1:at + 3] == ["  page number: 2 · 2 characters", "  footnote: 1 · 28 characters"]
+    listed = tmp_path / "paper.removed.txt"
+    assert f"wrote {listed} (every removed piece with its page and category)" in err
+    text = listed.read_text(encoding="utf-8")
+    assert text.startswith("PDF Cleaner: what was taken out of paper.pdf before cleaning")
+    assert "\n[page 2 · footnote]\n2 A note with <b>markup</b>.\n" in text and text.count("\n[page ") == 3
+    # --removed names the file; with the text on stdout no file is written unless asked for.
+    chosen = tmp_path / "lists" / "cut.txt"
+    assert cli_module.main([str(pdf), "--no-llm", "-o", "-", "--removed", str(chosen)]) == 0
+    assert chosen.read_text(encoding="utf-8") == text
+    listed.unlink()
+    capsys.readouterr()
+    assert cli_module.main([str(pdf), "--no-llm", "-o", "-"]) == 0
+    assert not listed.exists() and "wrote" not in capsys.readouterr().err
+
+
+def test_nothing_removed_is_said_and_the_file_says_so(tmp_path, monkeypatch, capsys):
+    import pipeline.__main__ as cli_module
+
+    monkeypatch.setattr(cli_module, "run", hand_made_run([]))
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(b"%PDF-1.7")
+    assert cli_module.main([str(pdf), "--no-llm"]) == 0
+    assert "removed: nothing" in capsys.readouterr().err.splitlines()
+    assert (tmp_path / "paper.removed.txt").read_text(encoding="utf-8") == (
+        "PDF Cleaner: nothing was taken out of paper.pdf before cleaning.\n")
+    out = tmp_path / "x.txt"
+    assert cli_module.main([str(pdf), "--no-llm", "-o", str(out), "--removed", str(out)]) == 2
+    assert "error: --removed must name another file than the output" in capsys.readouterr().err
+
+
+def test_no_layout_end_to_end(tmp_path):
+    """The real command on a real PDF: plain reading removes nothing, and says so."""
+    pdf = tmp_path / "notes.pdf"
+    pdf.write_bytes(simple_pdf(["Hello from the first page.", "And the second page."]))
+    result = cli(str(pdf), "--no-llm", "--no-layout", "--keep-footnotes", "--math", "keep")
+    assert result.returncode == 0, result.stderr
+    assert "removed: nothing (layout-aware reading is off)" in result.stderr.splitlines()
+    assert "Hello from the first page." in (tmp_path / "notes.clean.txt").read_text(encoding="utf-8")
+    listed = (tmp_path / "notes.removed.txt").read_text(encoding="utf-8")
+    assert listed.startswith("PDF Cleaner: nothing was taken out of notes.pdf") and "Layout-aware reading was off" in listed
+    assert f"wrote {tmp_path / 'notes.removed.txt'}" in result.stderr

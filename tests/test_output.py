@@ -1,11 +1,22 @@
-"""pipeline.output: a partial result marks every gap, and the files hold every finished chunk."""
+"""pipeline.output: a partial result marks every gap, the files hold every finished chunk, and
+what the structure stage removed is counted (report) and listed (NAME.removed.txt)."""
 
 from __future__ import annotations
 
 import json
 
-from pipeline.events import Chunk, ChunkDone, RunFinished
-from pipeline.output import GAP_CLOSE, ResultWriter, gap_runs, join_outputs, join_result
+from pipeline.events import Chunk, ChunkDone, Removed, RunFinished
+from pipeline.output import (
+    GAP_CLOSE,
+    ResultWriter,
+    gap_runs,
+    join_outputs,
+    join_result,
+    removed_file_text,
+    removed_lines,
+    removed_record,
+    write_removed,
+)
 
 
 def chunks(n: int) -> list[Chunk]:
@@ -53,3 +64,71 @@ def test_the_writer_rewrites_the_text_with_gaps_and_reports_late_chunks(tmp_path
     lines = [json.loads(line) for line in report_path.read_text(encoding="utf-8").splitlines()]
     assert [line.get("index") for line in lines[:-1]] == [0, 2]
     assert lines[-1]["partial"] is True and lines[-1]["gaps"] == [[2, 2], [4, 4]]
+
+
+# --------------------------------------------------------------------------------------------
+# what the structure stage removed: counts, characters, the report, NAME.removed.txt
+
+REMOVED = (
+    Removed(1, "header", "Journal of Things, Vol. 3"),
+    Removed(1, "page number", "1"),
+    Removed(2, "header", "Journal of Things, Vol. 3"),
+    Removed(3, "footnote", "1 See <b>the appendix</b> for **x** details."),
+    Removed(3, "citation", "[12]"),
+)
+
+
+def test_removed_counts_and_characters_per_category():
+    assert removed_record(REMOVED) == {
+        "pieces": 5,
+        "chars": 25 + 1 + 25 + 44 + 4,
+        "categories": {
+            "header": {"pieces": 2, "chars": 50},
+            "page number": {"pieces": 1, "chars": 1},
+            "footnote": {"pieces": 1, "chars": 44},
+            "citation": {"pieces": 1, "chars": 4},
+        },
+    }
+    assert removed_lines(REMOVED) == [
+        "removed: 5 pieces · 99 characters saved for the model stage",
+        "  header: 2 · 50 characters",
+        "  page number: 1 · 1 character",
+        "  footnote: 1 · 44 characters",
+        "  citation: 1 · 4 characters",
+    ]
+    assert removed_lines(()) == ["removed: nothing"]
+    assert removed_lines((), layout=False) == ["removed: nothing (layout-aware reading is off)"]
+    assert removed_record(()) == {"pieces": 0, "chars": 0, "categories": {}}
+
+
+def test_the_removed_file_lists_every_piece_with_its_page_and_category(tmp_path):
+    path = write_removed(tmp_path / "new" / "paper.removed.txt", REMOVED, "paper.pdf")
+    text = path.read_text(encoding="utf-8")
+    head, _, pieces = text.partition("\n\n[page 1 · header]\n")
+    assert head.startswith("PDF Cleaner: what was taken out of paper.pdf before cleaning")
+    assert "removed: 5 pieces · 99 characters saved for the model stage\n  header: 2 · 50 characters" in head
+    assert pieces.startswith("Journal of Things, Vol. 3\n\n[page 1 · page number]\n1\n\n[page 2 · header]\n")
+    # The text is the PDF's, as extracted: nothing escaped, nothing rendered.
+    assert "[page 3 · footnote]\n1 See <b>the appendix</b> for **x** details.\n\n[page 3 · citation]\n[12]\n" in text
+    assert text.endswith("[12]\n") and text.count("[page ") == 5
+
+
+def test_the_removed_file_says_when_nothing_was_removed_and_why():
+    assert removed_file_text((), "paper.pdf") == "PDF Cleaner: nothing was taken out of paper.pdf before cleaning.\n"
+    off = removed_file_text((), "paper.pdf", layout=False)
+    assert off.startswith("PDF Cleaner: nothing was taken out of paper.pdf before cleaning.")
+    assert "Layout-aware reading was off" in off
+
+
+def test_the_reports_summary_counts_what_was_removed(tmp_path):
+    plan = chunks(2)
+    report_path = tmp_path / "out.jsonl"
+    writer = ResultWriter(tmp_path / "out.txt", report_path, removed=REMOVED)
+    finished = {c.index: done(c) for c in plan}
+    for item in finished.values():
+        writer.add(item)
+    writer.finish(RunFinished(text=join_result(plan, finished), chunks_done=2, chunks_total=2, stopped=False,
+                              seconds=1.0))
+    summary = json.loads(report_path.read_text(encoding="utf-8").splitlines()[-1])
+    assert summary["summary"] is True and summary["removed"] == removed_record(REMOVED)
+    assert summary["removed"]["categories"]["footnote"] == {"pieces": 1, "chars": 44}

@@ -1,8 +1,10 @@
 """views.py: what a run looks like as text, from a RunState built by hand (no server)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline import Chunk, ChunkDone, ChunkPlan, DocumentInfo, Settings
+from pipeline.events import Removed
 from sessions import RunState
 from views import chunk_view, cleaned_text, document_text, progress_line, ranges_label, table_rows
 
@@ -63,3 +65,27 @@ def test_a_stopped_run_marks_each_gap_in_the_text():
     assert text.startswith("First, cleaned.\n\n[PDF Cleaner: chunk 2 (pages 2–3) was not cleaned by the model: "
                            "the run was stopped.")
     assert "\nSecond chunk text.\n[PDF Cleaner: end of the text the model did not clean.]\n\nThird, cleaned." in text
+
+
+def test_document_panel_counts_what_was_removed_as_plain_text():
+    removed = (
+        Removed(1, "header", "<b>Journal</b>"),
+        Removed(2, "header", "<b>Journal</b>"),
+        Removed(2, "footnote", "**x** see the <i>appendix</i>"),
+    )
+    state = state_with([], CHUNKS)
+    state.plan = replace(state.plan, removed=removed)
+    lines = document_text(state.info, state.plan, settings=Settings()).splitlines()
+    at = lines.index("removed: 3 pieces · 57 characters saved for the model stage")
+    assert lines[at + 1:at + 3] == ["  header: 2 · 28 characters", "  footnote: 1 · 29 characters"]
+    text = "\n".join(lines)
+    # Counts only: the pieces themselves are in NAME.removed.txt, never rendered or escaped here.
+    assert "<b>Journal</b>" not in text and "**x**" not in text and "&lt;" not in text
+    assert "title: <b>Title</b>" in text
+
+
+def test_document_panel_says_when_nothing_was_removed_and_why():
+    state = state_with([], CHUNKS)
+    assert "removed: nothing" in document_text(state.info, state.plan, settings=Settings()).splitlines()
+    off = document_text(state.info, state.plan, settings=Settings(layout=False)).splitlines()
+    assert "removed: nothing (layout-aware reading is off)" in off
