@@ -242,7 +242,7 @@ DOWNLOAD_LINE = re.compile(
 # "Published by Elsevier B.V.", "Published online: 3 March 2023", "Published as a
 # conference paper at ICLR 2024".
 PUBLISHED_LINE = re.compile(
-    r"(?i:published\s+(?:by|online|in|as\s+a\s+conference\s+paper\s+at|on)\b)[^.]{0,120}\.?"
+    r"(?i:published\s+(?:by|online|in|as\s+a\s+conference\s+paper\s+at|on)\b).{0,120}"
 )
 # "https://doi.org/10.1145/3442188.3445922", "doi:10.1000/xyz123", "DOI 10.1007/s11263-021".
 DOI_LINE = re.compile(
