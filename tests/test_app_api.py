@@ -1,7 +1,9 @@
 """The web app through its API: gradio_client against the real server, launched in-process.
 
 Real parts only: the Gradio server on 127.0.0.1, the bundled model with a small
-max_new_tokens, generated PDFs. Slow (run with --slow): they load the model and generate.
+max_new_tokens, generated PDFs. The tests that load the model and generate are slow (run
+with --slow); the podcast options are checked fast, on the page launched without a model
+(rules-only runs).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 
 from tests.pdf_factory import encrypted_pdf, image_only_pdf, not_pdf_bytes, paper  # noqa: E402
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
 # Small runs: a two-page paper cut by the character budget into a few 600-character chunks,
 # each cleaned to its end (the engine copies: a chunk takes a few forward passes); the runs
@@ -30,8 +32,6 @@ pytestmark = pytest.mark.slow
 SMALL = dict(max_chars=2400, chunk_size=600, max_new_tokens=256, batch_size=0, seed=0)
 STOPPABLE = dict(max_chars=3600, chunk_size=600, max_new_tokens=256, batch_size=2, seed=0)
 OUTPUTS = ("document", "progress", "cleaned", "table", "picker", "raw", "files")
-
-
 
 
 
@@ -94,6 +94,7 @@ def chunks_done(out) -> int:
     return sum(1 for row in rows(out["table"]) if row[2] in ("cleaned", "input kept (guard)", "failed"))
 
 
+@slow
 def test_extract_gives_metadata_and_raw_text(client, pdfs):
     document, raw = client.predict(handle_file(pdfs.paper), "", "", 2400, api_name="/extract")
     assert "pages: 2" in document
@@ -115,6 +116,7 @@ def small_run(server, pdfs):
     return SimpleNamespace(client=client, outputs=outputs, elapsed=time.monotonic() - started)
 
 
+@slow
 def test_clean_streams_tokens_and_finishes(small_run):
     outputs, elapsed = small_run.outputs, small_run.elapsed
     final = outputs[-1]
@@ -145,6 +147,7 @@ def read_report(files) -> list[dict]:
     return [json.loads(line) for line in file_named(files, ".report.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
+@slow
 def test_compare_and_regenerate_one_chunk(small_run):
     client, final = small_run.client, small_run.outputs[-1]
     total = len(rows(final["table"]))
@@ -170,6 +173,7 @@ def test_compare_and_regenerate_one_chunk(small_run):
     assert file_named(files, ".clean.txt").read_text(encoding="utf-8").strip() == cleaned.strip()
 
 
+@slow
 def test_stop_keeps_the_finished_chunks(client, pdfs):
     job = client.submit(handle_file(pdfs.paper), api_name="/clean", **STOPPABLE)
     wait_for(job, lambda o: chunks_done(o) >= 1)
@@ -192,6 +196,7 @@ def test_stop_keeps_the_finished_chunks(client, pdfs):
     assert named(job.outputs()[-1])["progress"].startswith("stopped:")
 
 
+@slow
 def test_cancel_keeps_partial_file_and_frees_the_server(client, pdfs):
     job = client.submit(handle_file(pdfs.paper), api_name="/clean", **STOPPABLE)
     wait_for(job, lambda o: chunks_done(o) >= 1 and o["files"])
@@ -213,6 +218,7 @@ def test_cancel_keeps_partial_file_and_frees_the_server(client, pdfs):
     assert named(again.result(timeout=120))["progress"].startswith("done:")
 
 
+@slow
 @pytest.mark.parametrize(
     "name, password, message",
     [
@@ -229,6 +235,7 @@ def test_errors_arrive_as_errors(client, pdfs, name, password, message):
         client.predict(handle_file(getattr(pdfs, name)), api_name="/clean", password=password, **SMALL)
 
 
+@slow
 def test_server_keeps_serving_after_errors(client, pdfs):
     for _ in range(2):
         with pytest.raises(AppError):
@@ -241,3 +248,108 @@ def test_server_keeps_serving_after_errors(client, pdfs):
         client.predict(handle_file(pdfs.paper), api_name="/clean", **{**SMALL, "model": "./no/such/model"})
     rules = named(client.predict(handle_file(pdfs.paper), api_name="/clean", rules_only=True, max_chars=2400))
     assert rules["progress"].startswith("done:") and rules["cleaned"].startswith("A Survey")
+
+
+# --------------------------------------------------------------------------------------------
+# podcast options, fast: the page launched without a model, rules-only runs
+
+PODCAST = dict(layout=False, keep=["footnotes", "references"], math="placeholder", citations="keep")
+RULES = dict(rules_only=True, max_chars=2400)
+
+
+@pytest.fixture(scope="module")
+def rules_server():
+    """The page as serve() builds it, launched in this process on a free port, with no model
+    loaded (runs are rules only): seconds, not minutes."""
+    import socket
+
+    import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = app.build()
+    demo.queue(default_concurrency_limit=2)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", app=app)
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def rules_client(rules_server):
+    return Client(rules_server.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def two_pages(tmp_path_factory):
+    path = tmp_path_factory.mktemp("podcast") / "paper.pdf"
+    path.write_bytes(paper(2).pdf)
+    return str(path)
+
+
+def run_settings(server, client):
+    """The Settings of this client's latest run, as the server built them."""
+    app = server.app
+    return app.SESSIONS.current(app.session_key(SimpleNamespace(session_hash=client.session_hash))).settings
+
+
+def test_clean_takes_the_podcast_options_by_name(rules_server, rules_client, two_pages):
+    final = named(rules_client.predict(handle_file(two_pages), api_name="/clean", **RULES, **PODCAST))
+    assert final["progress"].startswith("done:"), final["progress"]
+    settings = run_settings(rules_server, rules_client)
+    assert (settings.layout, settings.math, settings.citations) == (False, "placeholder", "keep")
+    assert (settings.keep_footnotes, settings.keep_references) == (True, True)
+    assert (settings.keep_captions, settings.keep_authors, settings.keep_appendix) == (False, False, False)
+    # Plain reading removes nothing: the panel and the removed file say so.
+    assert "removed: nothing (layout-aware reading is off)" in final["document"].splitlines()
+    listed = file_named(final["files"], ".removed.txt")
+    assert listed.name == "paper.removed.txt"
+    assert "Layout-aware reading was off" in listed.read_text(encoding="utf-8")
+
+
+def test_callers_that_leave_the_podcast_options_out_get_the_defaults(rules_server, rules_client, two_pages):
+    from pipeline import Settings
+
+    final = named(rules_client.predict(handle_file(two_pages), api_name="/clean", **RULES))
+    assert final["progress"].startswith("done:"), final["progress"]
+    settings, defaults = run_settings(rules_server, rules_client), Settings()
+    fields = ("layout", "keep_captions", "keep_footnotes", "keep_authors", "keep_appendix", "keep_references",
+              "math", "citations")
+    assert [getattr(settings, f) for f in fields] == [getattr(defaults, f) for f in fields]
+    assert any(line.startswith("removed: ") for line in final["document"].splitlines())
+    assert file_named(final["files"], ".removed.txt").read_text(encoding="utf-8").startswith("PDF Cleaner: ")
+    # /extract too: the old positional call, and one with the options.
+    document, _raw = rules_client.predict(handle_file(two_pages), "", "", 2400, api_name="/extract")
+    assert "pages: 2" in document
+    document, _raw = rules_client.predict(handle_file(two_pages), "", "", 2400, 500, False, [], "keep", "keep",
+                                          api_name="/extract")
+    assert "removed: nothing (layout-aware reading is off)" in document.splitlines()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"layout": "yes"}, "Layout-aware reading must be true or false, not 'yes'"),
+    ({"keep": ["everything"]}, "'everything'.*not in the list of choices"),
+    ({"math": "latex"}, "'latex'.*not in the list of choices"),
+    ({"citations": "drop"}, "'drop'.*not in the list of choices"),
+])
+def test_bad_podcast_values_from_a_crafted_call_are_refused(rules_client, two_pages, bad, message):
+    with pytest.raises(AppError, match=message):
+        rules_client.predict(handle_file(two_pages), api_name="/clean", **RULES, **bad)
+
+
+def test_the_page_and_a_direct_call_follow_the_same_rules():
+    """What Gradio does not check for the page (a checkbox's type, a list's type), the app does."""
+    import gradio as gr
+
+    import app
+
+    assert app.podcast_options() == {
+        "layout": True, "math": "drop", "citations": "remove", "keep_captions": False, "keep_footnotes": False,
+        "keep_authors": False, "keep_appendix": False, "keep_references": False,
+    }
+    assert app.podcast_options(True, ["captions", "appendix"], "keep", "keep")["keep_appendix"] is True
+    for bad in ({"layout": 1}, {"keep": "captions"}, {"keep": ["all"]}, {"math": "latex"}, {"citations": "x"}):
+        with pytest.raises(gr.Error):
+            app.podcast_options(**bad)

@@ -176,6 +176,34 @@ def test_a_stopped_result_is_offered_as_partial_with_clean_text(tmp_path):
         assert report[-1]["partial"] is (stop_after is not None)
 
 
+def test_what_was_removed_is_a_download_of_the_run_and_counted_in_its_report(tmp_path):
+    """NAME.removed.txt is written when the plan arrives and offered with the other files; a
+    rewrite of the files after a regeneration keeps the report's count of what was removed."""
+    import app
+    from pipeline.events import Chunk, ChunkDone, ChunkPlan, Removed
+
+    removed = (Removed(1, "header", "<b>Running head</b>"), Removed(3, "footnote", "**x** a footnote"))
+    chunk = Chunk(0, "Body text.", 1, 3)
+    plan = ChunkPlan(chunks=(chunk,), raw_chars=60, normalized_chars=10, pages_read=(1, 2, 3), failed_pages=(),
+                     budget_stopped_at=None, raw_text="Body text.", removed=removed)
+    state = Sessions(tmp_path, max_age=3600).new_run("tab", "my paper.pdf", Settings(use_llm=False))
+    with state.lock:
+        app.apply_event(state, plan)
+    assert [Path(p).name for p in app.downloads(state)] == ["my_paper.raw.txt", "my_paper.removed.txt"]
+    text = (state.folder / "my_paper.removed.txt").read_text(encoding="utf-8")
+    assert text.startswith("PDF Cleaner: what was taken out of my_paper.pdf before cleaning")
+    assert "[page 1 · header]\n<b>Running head</b>\n\n[page 3 · footnote]\n**x** a footnote\n" in text
+    with state.lock:
+        app.apply_event(state, ChunkDone(0, chunk, "Body text.", "rules"))
+        app._rewrite_files(state)
+    state.end()
+    assert [Path(p).name for p in app.downloads(state)] == [
+        "my_paper.clean.txt", "my_paper.raw.txt", "my_paper.report.jsonl", "my_paper.removed.txt"]
+    summary = json.loads(state.report_path.read_text(encoding="utf-8").splitlines()[-1])
+    assert summary["removed"] == {"pieces": 2, "chars": 35, "categories": {
+        "header": {"pieces": 1, "chars": 19}, "footnote": {"pieces": 1, "chars": 16}}}
+
+
 # --------------------------------------------------------------------------------------------
 # the real server
 
