@@ -891,3 +891,760 @@ def truncated_pdf() -> bytes:
 
 
 EMPTY = b""
+
+
+# --------------------------------------------------------------------------- structure set
+#
+# Small documents (1-3 pages) for measuring layout-aware reading: each one exercises one
+# kind of page furniture or layout, and carries olmOCR-Bench-style tests (bench/olmocr_tests.py)
+# plus the body text a perfect podcast-ready extraction keeps. tests/structure_set.py lists them.
+
+
+@dataclass(frozen=True)
+class SetDocument:
+    """One generated document of the structure set.
+
+    tests: olmOCR-Bench JSONL records (dicts): "present" on body sentences, headings and the
+        abstract; "absent" on furniture and on what a podcast writer drops by default
+        (captions, figure and table internals, footnotes, display math, author block,
+        references, appendix); "order" between body lines across columns, floats and pages.
+    body_text: the kept words in reading order, one space between words, line-end
+        hyphenations undone, footnote marks left out.
+    """
+
+    name: str
+    category: str
+    pdf: bytes = field(repr=False)
+    tests: list[dict] = field(repr=False)
+    body_text: str = field(repr=False)
+    pages: int = 1
+
+
+@dataclass(frozen=True)
+class _Frame:
+    x: float
+    top: float  # first baseline
+    bottom: float  # lowest baseline allowed
+    width: float
+    group: str  # drawing group (content-stream order is chosen per page by group)
+    page: int = 1
+
+
+# Modifiers without parenthesized citations: the pipeline removes citations by default, and
+# a test sentence must be what a perfect extraction keeps.
+_PLAIN_MODIFIERS = [m for m in _MODIFIERS if not m.startswith("(")]
+
+
+class _SetBuilder:
+    """Draws one set document: queued drawing operations per page (so the content stream can
+    be ordered unlike the reading order), kept lines in reading order, and the tests."""
+
+    def __init__(self, name: str, category: str, seed: int, hyphenate: float = 0.8):
+        self.name, self.category = name, category
+        self.pdf_name = f"{name}.pdf"
+        self.rng = random.Random(seed)
+        self.breaker = _Breaker(self.rng, hyphenate=hyphenate, compound_breaks=False)
+        self.buf = BytesIO()
+        self.c = canvas.Canvas(self.buf, pagesize=letter, invariant=1, pageCompression=1)
+        self.c.setDateFormatter(lambda *_: PDF_DATE)
+        self.page = 1
+        self.ops: list[tuple[int, str, object]] = []  # (page, group, draw function)
+        self.kept: list[_Line] = []
+        self.tests: list[dict] = []
+        self._sentences: set[str] = set()
+
+    # ---- prose
+    def sentence(self) -> str:
+        """A sentence not used before in this document (order tests need unique text)."""
+        rng = self.rng
+        while True:
+            subject, verb, obj = rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS)
+            if rng.random() < 0.35:
+                core = f"{rng.choice(_OPENERS)} {subject[0].lower() + subject[1:]} {verb} {obj}"
+            else:
+                core = f"{subject} {verb} {obj}"
+            if rng.random() < 0.6:
+                core += " " + rng.choice(_PLAIN_MODIFIERS)
+            if core not in self._sentences:
+                self._sentences.add(core)
+                return core + "."
+
+    def paragraph(self, n: int) -> list[str]:
+        return [self.sentence() for _ in range(n)]
+
+    # ---- drawing
+    def op(self, group: str, fn, page: int | None = None) -> None:
+        self.ops.append((page or self.page, group, fn))
+
+    def draw_line(self, group: str, line: _Line, x: float, y: float, width: float, keep: bool,
+                  page: int | None = None) -> None:
+        line.op_index = len(self.ops)  # so that a footnote mark can be drawn right after it
+        self.op(group, lambda c, line=line: _draw_line(c, self.breaker, line, x, y, width), page)
+        if keep:
+            self.kept.append(line)
+
+    def text(self, group: str, x: float, y: float, s: str, font: str = "Times-Roman",
+             size: float = 8.0, align: str = "left", gray: float = 0.0) -> None:
+        def draw(c):
+            c.setFont(font, size)
+            c.setFillGray(gray)
+            if align == "center":
+                c.drawCentredString(x, y, s)
+            elif align == "right":
+                c.drawRightString(x, y, s)
+            else:
+                c.drawString(x, y, s)
+            c.setFillGray(0)
+
+        self.op(group, draw)
+
+    def block(self, group: str, words: list[str], x: float, y: float, width: float, font: str,
+              size: float, leading: float, keep: bool, centered: bool = False) -> float:
+        """Unhyphenated ragged or centered lines (titles, author blocks); returns the y
+        below the last line."""
+        plain = _Breaker(self.rng, hyphenate=0.0, compound_breaks=False)
+        for line in plain.lines(words, width, font, size, justify=False):
+            line.centered = centered
+            self.draw_line(group, line, x, y, width, keep)
+            y -= leading
+        return y
+
+    def end_page(self, first: tuple[str, ...] = ()) -> None:
+        """Emit this page's operations: the groups named in `first` in that order, then the
+        rest in the order they were queued."""
+        rank = {g: i for i, g in enumerate(first)}
+        mine = [o for o in self.ops if o[0] == self.page]
+        for _, _, fn in sorted(mine, key=lambda o: rank.get(o[1], len(rank))):
+            fn(self.c)
+        self.ops = [o for o in self.ops if o[0] != self.page]
+        self.c.showPage()
+        self.page += 1
+
+    def flow(self, items: list[tuple[str, object]], frames: list[_Frame], font: str = _BODY_FONT,
+             size: float = _BODY_SIZE, leading: float = _LEADING, indent: float = 10.0,
+             positioned: bool = False) -> list[tuple[int, _Line]]:
+        """Place ("heading", text) and ("para", [sentences]) items through the frames in
+        order. A paragraph that does not fit loses sentences from its end; items that do not
+        fit at all are left out. Returns (frame index, line) for each placed line.
+
+        The paragraphs' sentences that were placed are recorded in self.placed_sentences."""
+        width = frames[0].width
+        slots = []  # (frame index, baseline)
+        for fi, f in enumerate(frames):
+            y = f.top
+            while y >= f.bottom - 0.01:
+                slots.append((fi, y))
+                y -= leading
+        queue: list[_Line | None] = []  # None = blank slot before a heading
+        self.placed_sentences = getattr(self, "placed_sentences", [])
+        for kind, value in items:
+            room = len(slots) - len(queue)
+            if kind == "heading":
+                lines = [None, _Line(str(value).split(), _HEAD_FONT, _HEAD_SIZE)] if queue else \
+                    [_Line(str(value).split(), _HEAD_FONT, _HEAD_SIZE)]
+                if len(lines) + 2 > room:  # a heading needs two body lines after it
+                    break
+                queue += lines
+                continue
+            sentences = list(value)
+            while sentences:
+                lines = self.breaker.lines(" ".join(sentences).split(), width, font, size, indent=indent)
+                if len(lines) <= room:
+                    break
+                sentences.pop()
+            if not sentences:
+                break
+            queue += lines
+            self.placed_sentences += sentences
+        placed = []
+        for (fi, y), line in zip(slots, queue):
+            if line is None:
+                continue
+            f = frames[fi]
+            if positioned:
+                self.op(f.group, lambda c, line=line, x=f.x, y=y: _draw_positioned(c, line, x, y), f.page)
+                self.kept.append(line)
+            else:
+                self.draw_line(f.group, line, f.x, y, width, keep=True, page=f.page)
+            line.y = y  # for marks drawn next to a line
+            placed.append((fi, line))
+        return placed
+
+    # ---- tests
+    def _test(self, kind: str, tid: str, page: int, **fields) -> None:
+        record = {"pdf": self.pdf_name, "page": page, "id": f"{self.name}_{tid}", "type": kind,
+                  "max_diffs": fields.pop("max_diffs", 0), "checked": "verified"}
+        record.update(fields)
+        self.tests.append(record)
+
+    def present(self, tid: str, text: str, page: int = 1, **kw) -> None:
+        self._test("present", tid, page, text=text, **kw)
+
+    def absent(self, tid: str, text: str, page: int = 1, **kw) -> None:
+        self._test("absent", tid, page, text=text, **kw)
+
+    def order(self, tid: str, before: str, after: str, page: int = 1) -> None:
+        self._test("order", tid, page, before=before, after=after)
+
+    def body_so_far(self) -> str:
+        return " ".join(_logical_words(self.kept)[0])
+
+    def line_in(self, placed: list[tuple[int, _Line]], frame: int, last: bool = False) -> str:
+        return _line_in(placed, frame, self.body_so_far(), last)
+
+    def finish(self) -> SetDocument:
+        self.c.setTitle(self.name.replace("_", " "))
+        self.c.save()
+        words, _ = _logical_words(self.kept)
+        return SetDocument(self.name, self.category, self.buf.getvalue(), self.tests,
+                           " ".join(words), self.page - 1)
+
+
+def _draw_positioned(c: canvas.Canvas, line: _Line, x: float, y: float) -> None:
+    # Each word placed by its own text matrix, no space glyphs; the gap (2.5 pt) is less
+    # than half of Courier's 6 pt space, so extractors that infer spaces from the font's
+    # space width glue the words ("Intheeraof").
+    t = c.beginText(x + line.x, y)
+    t.setFont(line.font, line.size)
+    pos = x + line.x
+    for word in line.words:
+        t.setTextOrigin(pos, y)
+        t.textOut(word)
+        pos += stringWidth(word, line.font, line.size) + 2.5
+    c.drawText(t)
+
+
+def _interior(placed: list[tuple[int, _Line]], k: int) -> str:
+    """The text of placed line k as a perfect extraction gives it, without a split word's
+    parts at its ends (so it is an exact substring of the body text)."""
+    line = placed[k][1]
+    words = list(line.words)
+    if line.split:
+        words = words[:-1]
+    if k > 0 and placed[k - 1][1].split:
+        words = words[1:]
+    return " ".join(words)
+
+
+def _line_in(placed: list[tuple[int, _Line]], frame: int, body: str, last: bool = False,
+             min_words: int = 4) -> str:
+    """An interior text of the first (or last) body line of a frame that has enough words
+    and occurs once in the body text (the vocabulary is small, so phrases repeat)."""
+    ks = [k for k, (fi, line) in enumerate(placed) if fi == frame and line.font == _BODY_FONT]
+    for k in (reversed(ks) if last else ks):
+        text = _interior(placed, k)
+        if len(text.split()) >= min_words and body.count(text) == 1:
+            return text
+    raise ValueError(f"no usable line in frame {frame}")
+
+
+def _line_fonts(placed, font):
+    return [(fi, line) for fi, line in placed if line.font == font]
+
+
+_FULL_W = _PAGE_W - 2 * _MARGIN_X
+
+
+def _columns(count: int, top: float, bottom: float, page: int = 1, prefix: str = "col") -> list[_Frame]:
+    width = (_FULL_W - _GUTTER * (count - 1)) / count
+    return [_Frame(_MARGIN_X + i * (width + _GUTTER), top, bottom, width, f"{prefix}{i + 1}", page)
+            for i in range(count)]
+
+
+def _title_block(b: _SetBuilder, title: str, y: float, authors: bool = True, abstract: bool = True,
+                 abstract_sentences: int = 3) -> float:
+    """Full-width title (kept), author block (dropped by default) and abstract (kept);
+    returns the y below them."""
+    y = b.block("title", title.split(), _MARGIN_X, y, _FULL_W * 0.85, "Times-Bold", 16, 20,
+                keep=True, centered=True)
+    b.present("title_present", title)
+    if authors:
+        names = b.rng.sample(_AUTHORS, 3)
+        author_line = f"{names[0]}\u00b9, {names[1]}\u00b2, {names[2]}\u00b9"
+        affil = "\u00b9University of Hong Kong   \u00b2University of Maryland"
+        users = [n.split()[0].lower() + "." + n.split()[-1].lower() for n in names]
+        mails = f"{{{users[0]}, {users[2]}}}@hku.hk   {users[1]}@umd.edu"
+        y -= 6
+        b.text("title", _PAGE_W / 2, y, author_line, "Times-Roman", 11, align="center")
+        b.text("title", _PAGE_W / 2, y - 13, affil, "Times-Italic", 9, align="center")
+        b.text("title", _PAGE_W / 2, y - 25, mails, "Courier", 8, align="center")
+        b.absent("authors_absent", names[1])
+        b.absent("affiliation_absent", "University of Maryland")
+        b.absent("emails_absent", f"{users[1]}@umd.edu")
+        y -= 44
+    if abstract:
+        b.draw_line("title", _Line(["Abstract"], _HEAD_FONT, _HEAD_SIZE, centered=True),
+                    _MARGIN_X, y, _FULL_W, keep=True)
+        y -= 14
+        sentences = b.paragraph(abstract_sentences)
+        for line in b.breaker.lines(" ".join(sentences).split(), _FULL_W - 36, _BODY_FONT, 9.0):
+            line.x += 18
+            line.justify_to = (_FULL_W - 18) if line.justify_to else None
+            b.draw_line("title", line, _MARGIN_X, y, _FULL_W, keep=True)
+            y -= 11
+        b.present("abstract_present", sentences[0])
+        y -= 10
+    return y
+
+
+def _present_sentences(b: _SetBuilder, n: int, prefix: str = "body_sentence", page: int = 1) -> None:
+    chosen = b.placed_sentences[:: max(1, len(b.placed_sentences) // n)][:n]
+    for i, s in enumerate(chosen):
+        b.present(f"{prefix}_{i + 1}_present", s, page)
+
+
+BERT_LABELS = ["E[CLS]", "E1", "E2", "EN", "E[SEP]", "[CLS]", "Tok 1", "Tok 2", "Tok N", "[SEP]"]
+
+
+def _draw_diagram(c: canvas.Canvas, x: float, top: float, width: float) -> float:
+    """An architecture diagram: token boxes, embedding boxes, transformer boxes, arrows;
+    labels in 7 pt Helvetica. Returns its height."""
+    height = 110.0
+    n = 5
+    cell = width / n
+    rows = [("Tok", ["[CLS]", "Tok 1", "Tok 2", "Tok N", "[SEP]"], top - height + 8),
+            ("E", ["E[CLS]", "E1", "E2", "EN", "E[SEP]"], top - height + 45),
+            ("T", ["Trm", "Trm", "Trm", "Trm", "Trm"], top - height + 82)]
+    c.setLineWidth(0.6)
+    for _, labels, y in rows:
+        for i, label in enumerate(labels):
+            bx = x + i * cell + 8
+            c.rect(bx, y, cell - 16, 18, stroke=1, fill=0)
+            c.setFont("Helvetica", 7)
+            c.drawCentredString(bx + (cell - 16) / 2, y + 6, label)
+    for i in range(n):  # arrows from each row to the one above
+        cx = x + i * cell + cell / 2
+        for (_, _, y0), (_, _, y1) in zip(rows, rows[1:]):
+            c.line(cx, y0 + 18, cx, y1)
+            c.line(cx - 2, y1 - 3, cx, y1)
+            c.line(cx + 2, y1 - 3, cx, y1)
+    return height
+
+
+def _draw_table(c: canvas.Canvas, x: float, top: float, widths: list[float], rows: list[list[str]]) -> float:
+    """A ruled grid of short cells, 8 pt; returns its height."""
+    row_h = 13.0
+    height = row_h * len(rows)
+    c.setLineWidth(0.5)
+    for r in range(len(rows) + 1):
+        c.line(x, top - r * row_h, x + sum(widths), top - r * row_h)
+    for r, row in enumerate(rows):
+        cx = x
+        for w, cell in zip(widths, row):
+            c.setFont("Times-Bold" if r == 0 else "Times-Roman", 8)
+            c.drawCentredString(cx + w / 2, top - (r + 1) * row_h + 4, cell)
+            cx += w
+    return height
+
+
+TABLE_ROWS = [
+    ["Model", "Params", "MNLI", "QNLI", "SST-2", "Avg"],
+    ["Teacher-XL", "1.3B", "88.4", "93.1", "95.2", "92.2"],
+    ["Student-base", "110M", "84.6", "90.5", "93.5", "89.5"],
+    ["Student-tiny", "14.5M", "82.5", "87.7", "92.6", "87.6"],
+]
+
+
+def _float_table(b: _SetBuilder, group: str, top: float, caption_above: bool = True) -> float:
+    """A full-width table with its caption; returns the y below it."""
+    caption = "Table 1: Accuracy of distilled students on three benchmarks."
+    widths = [90, 60, 60, 60, 60, 60]
+    x = _MARGIN_X + (_FULL_W - sum(widths)) / 2
+    b.text(group, _PAGE_W / 2, top, caption, "Times-Roman", 9, align="center")
+    b.op(group, lambda c: _draw_table(c, x, top - 8, widths, TABLE_ROWS))
+    b.absent("table_caption_absent", caption)
+    b.absent("table_cell_params_absent", "14.5M")
+    b.absent("table_cell_name_absent", "Student-tiny")
+    b.absent("table_row_absent", "84.6 90.5 93.5")
+    return top - 8 - 13 * len(TABLE_ROWS) - 14
+
+
+def _float_figure(b: _SetBuilder, group: str, top: float, number: int = 2) -> float:
+    """A full-width diagram with its caption below; returns the y below it."""
+    width = _FULL_W * 0.8
+    x = _MARGIN_X + (_FULL_W - width) / 2
+    b.op(group, lambda c: _draw_diagram(c, x, top, width))
+    caption = f"Figure {number}: Overall pre-training and fine-tuning procedures of the student."
+    b.text(group, _PAGE_W / 2, top - 122, caption, "Times-Roman", 9, align="center")
+    b.absent("figure_caption_absent", caption)
+    b.absent("figure_label_cls_absent", "E[CLS]")
+    b.absent("figure_label_tok_absent", "Tok 1")
+    b.absent("figure_label_sep_absent", "[SEP]")
+    b.absent("figure_label_trm_absent", "Trm")
+    return top - 140
+
+
+def structure_plain_single() -> SetDocument:
+    """One plain single-column page: title, headings, paragraphs; nothing to remove."""
+    b = _SetBuilder("plain_single", "baseline", seed=101)
+    y = _title_block(b, "Distilling Reasoning into Compact Students", _TOP, authors=False, abstract=False)
+    items = [("heading", "1 Introduction"), ("para", b.paragraph(5)), ("para", b.paragraph(4)),
+             ("heading", "2 Method"), ("para", b.paragraph(6)), ("para", b.paragraph(5))]
+    placed = b.flow(items, [_Frame(_MARGIN_X, y - 10, _BOTTOM, _FULL_W, "body")])
+    b.present("heading_method_present", "2 Method")
+    _present_sentences(b, 4)
+    b.order("first_line_before_last_line", b.line_in(placed, 0), b.line_in(placed, 0, last=True))
+    b.end_page()
+    return b.finish()
+
+
+def structure_furniture_single() -> SetDocument:
+    """One single-column page carrying journal furniture: journal line with volume, issue
+    and article number, journal name with web address, "Downloaded from ... at ..." and
+    "Download date" stamps, a "Published by" line, a DOI line, a copyright line and a lone
+    page number; the furniture is drawn before the body in the content stream."""
+    b = _SetBuilder("furniture_single", "furniture", seed=102)
+    top = _PAGE_H - 40
+    journal = "Journal of Machine Learning Research 24 (2023) 1-48"
+    volume = "Vol. 12, No. 3, Article 45"
+    homepage = "Neural Computation Letters  |  journal homepage: www.elsevier.com/locate/ncl"
+    b.text("furniture", _MARGIN_X, top, journal, "Times-Roman", 8)
+    b.text("furniture", _PAGE_W - _MARGIN_X, top, volume, "Times-Roman", 8, align="right")
+    b.text("furniture", _PAGE_W / 2, top - 14, homepage, "Helvetica", 8, align="center")
+    downloaded = "Downloaded from https://academic.oup.com/ncl/article/36/5/1/7654321 at 10:32 on 3 May 2024"
+    download_date = "Download date: 12/05/2024"
+    published = "Published by Elsevier B.V. on behalf of the Neural Computation Society."
+    doi = "https://doi.org/10.1162/ncl.2024.01234"
+    copyright_ = "\u00a9 2024 The Authors. This is an open access article under the CC BY licence."
+    b.text("furniture", _MARGIN_X, 92, "DOI: " + doi, "Times-Roman", 8)
+    b.text("furniture", _MARGIN_X, 82, copyright_, "Times-Roman", 8)
+    b.text("furniture", _MARGIN_X, 72, published, "Times-Roman", 8)
+    b.text("furniture", _PAGE_W / 2, 44, "7", "Times-Roman", 10, align="center")
+    b.text("furniture", _PAGE_W / 2, 28, downloaded, "Helvetica", 7, align="center", gray=0.4)
+    b.text("furniture", _PAGE_W - _MARGIN_X, 16, download_date, "Helvetica", 7, align="right", gray=0.4)
+    y = _title_block(b, "Compact Students for Multi-Step Reasoning", top - 50, authors=False, abstract=False)
+    items = [("heading", "1 Introduction"), ("para", b.paragraph(5)), ("para", b.paragraph(5)),
+             ("heading", "2 Background"), ("para", b.paragraph(6)), ("para", b.paragraph(5))]
+    placed = b.flow(items, [_Frame(_MARGIN_X, y - 10, 112, _FULL_W, "body")])
+    for tid, text in [("journal_line", journal), ("volume_issue_article", volume),
+                      ("journal_homepage", "www.elsevier.com/locate/ncl"), ("downloaded_stamp", downloaded),
+                      ("download_date", download_date), ("published_by", published), ("doi", doi),
+                      ("copyright", copyright_), ("page_number", "7")]:
+        b.absent(f"{tid}_absent", text)
+    b.present("heading_background_present", "2 Background")
+    _present_sentences(b, 4)
+    b.order("body_first_before_last", b.line_in(placed, 0), b.line_in(placed, 0, last=True))
+    b.end_page(first=("furniture",))
+    return b.finish()
+
+
+def _two_column_float(name: str, seed: int, columns: int, float_kind: str, draw_first: tuple[str, ...]) -> SetDocument:
+    b = _SetBuilder(name, "columns", seed=seed)
+    title = {2: "Teacher Signals for Efficient Students", 3: "Three Views on Knowledge Transfer"}[columns]
+    y = _title_block(b, title, _TOP + 6)
+    float_top = y - 150 if columns == 2 else y - 130
+    upper = _columns(columns, y - 6, float_top + 12, prefix="upper")
+    if float_kind == "table":
+        below = _float_table(b, "float", float_top)
+    else:
+        below = _float_figure(b, "float", float_top, number=1)
+    lower = _columns(columns, below - 10, _BOTTOM, prefix="lower")
+    frames = upper + lower
+    items = [("heading", "1 Introduction")]
+    for i in range(12):
+        if i == 5:
+            items.append(("heading", "2 Related Work"))
+        items.append(("para", b.paragraph(4)))
+    # Each band is read column by column before the float and the band below it.
+    placed = b.flow(items, frames, size=9.0, leading=11.0)
+    b.present("heading_related_present", "2 Related Work")
+    _present_sentences(b, 5)
+    n = len(upper)
+    for i in range(n - 1):
+        b.order(f"upper_col{i + 1}_before_upper_col{i + 2}", b.line_in(placed, i, last=True), b.line_in(placed, i + 1))
+    b.order("upper_last_col_before_lower_first_col_across_float", b.line_in(placed, n - 1, last=True),
+            b.line_in(placed, n))
+    b.order("lower_col1_before_lower_col2", b.line_in(placed, n, last=True), b.line_in(placed, n + 1))
+    b.order("abstract_before_body", b.tests[[t["id"] for t in b.tests].index(f"{name}_abstract_present")]["text"],
+            b.line_in(placed, 0))
+    b.end_page(first=draw_first)
+    return b.finish()
+
+
+def structure_two_columns_table() -> SetDocument:
+    """One two-column page: full-width title, author block, abstract, and a full-width
+    table in the middle; the right columns are drawn first in the content stream."""
+    return _two_column_float("two_columns_table", 103, 2, "table", ("upper2", "lower2", "float"))
+
+
+def structure_three_columns_figure() -> SetDocument:
+    """One three-column page: full-width title, author block, abstract, and a full-width
+    diagram in the middle; columns drawn in the order 3, 1, 2."""
+    return _two_column_float("three_columns_figure", 104, 3, "figure",
+                             ("upper3", "lower3", "float", "upper1", "lower1"))
+
+
+def structure_figure_interrupts_hyphen() -> SetDocument:
+    """One single-column page where a diagram with text inside (boxes labelled "E[CLS]",
+    "Tok 1", "[SEP]", arrows) and its caption "Figure 2: ..." interrupt a paragraph right
+    after a line that ends with a hyphenated word."""
+    b = _SetBuilder("figure_interrupts_hyphen", "floats", seed=105, hyphenate=1.0)
+    y = _title_block(b, "Pre-Training Students with Teacher Guidance", _TOP, authors=False, abstract=False)
+    y -= 8
+    first = b.paragraph(4)
+    placed = b.flow([("heading", "1 Introduction"), ("para", first)],
+                    [_Frame(_MARGIN_X, y, _BOTTOM, _FULL_W, "body")])
+    y -= _LEADING * len(placed)
+    # The interrupted paragraph: break it, cut after the first hyphenated line past the second.
+    sentences = b.paragraph(6)
+    lines = b.breaker.lines(" ".join(sentences).split(), _FULL_W, _BODY_FONT, _BODY_SIZE, indent=10)
+    cut = next(i for i, line in enumerate(lines) if i >= 1 and line.split == "hyphen") + 1
+    for line in lines[:cut]:
+        b.draw_line("body", line, _MARGIN_X, y, _FULL_W, keep=True)
+        y -= _LEADING
+    broken_word = lines[cut - 1].words[-1][:-1] + lines[cut].words[0]
+    y = _float_figure(b, "figure", y - 4) - 6
+    for line in lines[cut:]:
+        b.draw_line("body", line, _MARGIN_X, y, _FULL_W, keep=True)
+        y -= _LEADING
+    b.placed_sentences = []
+    rest = b.flow([("para", b.paragraph(4))], [_Frame(_MARGIN_X, y, _BOTTOM, _FULL_W, "body")])
+    split_sentence = next(s for s in sentences if broken_word.rstrip(",.") in s.split() or broken_word in s)
+    b.present("sentence_hyphenated_across_figure_present", split_sentence)
+    b.present("word_hyphenated_across_figure_present", broken_word.rstrip(",."))
+    before = " ".join(lines[cut - 2].words[1 if lines[cut - 3].split else 0:] if cut >= 3 else lines[cut - 2].words)
+    after_words = lines[cut + 1].words[(1 if lines[cut].split else 0):]
+    if lines[cut + 1].split:
+        after_words = after_words[:-1]
+    b.order("line_before_figure_before_line_after", before, " ".join(after_words))
+    b.order("paragraph_before_after_figure", first[0], _interior(rest, 0))
+    b.present("first_paragraph_present", first[1])
+    b.end_page(first=("figure",))
+    return b.finish()
+
+
+def structure_table_caption() -> SetDocument:
+    """One single-column page with a ruled table of short cells and its caption
+    "Table 1: ..." between two paragraphs."""
+    b = _SetBuilder("table_caption", "floats", seed=106)
+    y = _title_block(b, "How Small Can a Student Be", _TOP, authors=False, abstract=False)
+    first = b.flow([("heading", "4 Results"), ("para", b.paragraph(5))],
+                   [_Frame(_MARGIN_X, y - 8, _BOTTOM, _FULL_W, "body")])
+    y -= 8 + _LEADING * len(first) + 10
+    y = _float_table(b, "table", y)
+    b.placed_sentences_before = list(b.placed_sentences)
+    second = b.flow([("para", b.paragraph(5)), ("heading", "5 Discussion"), ("para", b.paragraph(4))],
+                    [_Frame(_MARGIN_X, y - 6, _BOTTOM, _FULL_W, "body")])
+    b.order("paragraph_before_table_before_paragraph_after", b.line_in(first, 0, last=True), b.line_in(second, 0))
+    b.present("heading_discussion_present", "5 Discussion")
+    _present_sentences(b, 4)
+    b.end_page(first=("table",))
+    return b.finish()
+
+
+FOOTNOTES = [
+    "Code and data are available at https://github.com/example/kd-students.",
+    "We use the public checkpoints released by the original authors.",
+]
+
+
+def structure_footnotes() -> SetDocument:
+    """One single-column page with two superscript footnote marks in the body (after the
+    last sentence of a paragraph) and the footnotes at the page bottom, in a smaller font,
+    under a short rule."""
+    b = _SetBuilder("footnotes", "notes", seed=107)
+    y = _title_block(b, "Footnotes Are Not for Listening", _TOP, authors=False, abstract=False)
+    paras = [b.paragraph(5), b.paragraph(5), b.paragraph(5)]
+    placed = b.flow([("heading", "1 Introduction")] + [("para", p) for p in paras],
+                    [_Frame(_MARGIN_X, y - 8, 130, _FULL_W, "body")])
+    ends = [k for k, (_, line) in enumerate(placed) if line.justify_to is None and line.font == _BODY_FONT]
+    for mark, k in ((2, ends[1]), (1, ends[0])):  # later first: inserting shifts what follows
+        line = placed[k][1]
+        x = _MARGIN_X + line.x + b.breaker.width(" ".join(line.words), line.font, line.size) + 0.5
+        b.text("body", x, line.y + 4, str(mark), "Times-Roman", 6)
+        # In the content stream right after its line, as typesetters emit it.
+        b.ops.insert(line.op_index + 1, b.ops.pop())
+    b.op("footnotes", lambda c: c.line(_MARGIN_X, 112, _MARGIN_X + 120, 112))
+    for i, note in enumerate(FOOTNOTES):
+        yy = 100 - i * 10
+        b.text("footnotes", _MARGIN_X, yy + 3, str(i + 1), "Times-Roman", 5)
+        b.text("footnotes", _MARGIN_X + 5, yy, note, "Times-Roman", 8)
+        b.absent(f"footnote_{i + 1}_text_absent", note)
+    # The sentence that carries the mark, then the next paragraph's start: a perfect
+    # extraction has no digit between them.
+    for mark, p, nxt in ((1, paras[0], paras[1]), (2, paras[1], paras[2])):
+        b.present(f"sentence_with_mark_{mark}_present", p[-1])
+        b.present(f"no_mark_{mark}_between_paragraphs_present", f"{p[-1]} {nxt[0]}")
+    _present_sentences(b, 3)
+    b.order("paragraph_1_before_3", paras[0][0], paras[2][0])
+    b.end_page()
+    return b.finish()
+
+
+def structure_display_math() -> SetDocument:
+    """One single-column page with two centered display equations, numbered at the right
+    margin, between paragraphs: "L = − Σ_i y_i log p(y_i | x)  (3)" drawn as separate runs
+    (Symbol font for Σ and −, lowered subscripts), and "p(y | x) = softmax(W h + b)  (4)"."""
+    b = _SetBuilder("display_math", "math", seed=108)
+    y = _title_block(b, "A Loss for Students", _TOP, authors=False, abstract=False)
+    p1, p2, p3 = b.paragraph(4), b.paragraph(4), b.paragraph(3)
+    first = b.flow([("heading", "3 Objective"), ("para", p1)], [_Frame(_MARGIN_X, y - 8, _BOTTOM, _FULL_W, "body")])
+    y -= 8 + _LEADING * len(first) + 14
+    cx = _PAGE_W / 2 - 60
+
+    def equation_3(c, y=y):
+        runs = [("Times-Italic", 11, "L", 0), ("Times-Roman", 11, " = ", 0), ("Symbol", 11, "\u2212", 0),
+                ("Symbol", 14, "\u03a3", -1), ("Times-Italic", 7, "i", -4), ("Times-Italic", 11, " y", 0),
+                ("Times-Italic", 7, "i", -3), ("Times-Roman", 11, " log ", 0), ("Times-Italic", 11, "p", 0),
+                ("Times-Roman", 11, "(", 0), ("Times-Italic", 11, "y", 0), ("Times-Italic", 7, "i", -3),
+                ("Times-Roman", 11, " | ", 0), ("Times-Italic", 11, "x", 0), ("Times-Roman", 11, ")", 0)]
+        x = cx
+        for font, size, s, dy in runs:
+            c.setFont(font, size)
+            c.drawString(x, y + dy, s)
+            x += stringWidth(s, font, size)
+        c.setFont("Times-Roman", 10)
+        c.drawRightString(_PAGE_W - _MARGIN_X, y, "(3)")
+
+    b.op("body", equation_3)
+    y -= 24
+    second = b.flow([("para", p2)], [_Frame(_MARGIN_X, y, _BOTTOM, _FULL_W, "body")])
+    y -= _LEADING * len(second) + 14
+
+    def equation_4(c, y=y):
+        c.setFont("Times-Italic", 11)
+        c.drawString(cx, y, "p(y | x) = softmax(W h + b)")
+        c.setFont("Times-Roman", 10)
+        c.drawRightString(_PAGE_W - _MARGIN_X, y, "(4)")
+
+    b.op("body", equation_4)
+    y -= 24
+    b.flow([("para", p3)], [_Frame(_MARGIN_X, y, _BOTTOM, _FULL_W, "body")])
+    b.absent("equation_3_log_term_absent", "log p(y")
+    b.absent("equation_3_number_absent", "(3)")
+    b.absent("equation_4_absent", "softmax(W h + b)")
+    b.absent("equation_4_number_absent", "(4)")
+    b.present("sentences_around_equation_3_joined_present", f"{p1[-1]} {p2[0]}")
+    b.present("sentences_around_equation_4_joined_present", f"{p2[-1]} {p3[0]}")
+    b.order("paragraph_before_equation_before_paragraph_after", p1[0], p3[-1])
+    _present_sentences(b, 3)
+    b.end_page()
+    return b.finish()
+
+
+REFERENCES = [
+    "[1] A. Lovelace, A. Turing. Notes on the analytical engine. In Proc. of the Royal Society, 2020.",
+    "[2] G. Hopper, D. Knuth. Compiling students from teachers. In Proc. of NeurIPS, 2021.",
+    "[3] C. Shannon. A mathematical theory of distillation. Bell System Technical Journal, 2019.",
+    "[4] B. Liskov, J. McCarthy. Abstraction in knowledge transfer. In Proc. of ICML, 2022.",
+    "[5] F. Allen, E. Dijkstra. Structured pruning considered helpful. In Proc. of ACL, 2023.",
+    "[6] K. Sparck Jones. Term weighting for small students. In Proc. of SIGIR, 2018.",
+]
+
+
+def structure_references_appendix() -> SetDocument:
+    """Two single-column pages: body and conclusion, a "References" section of numbered
+    entries, then "Appendix A Proofs"; a running header on page 2 and a page number on each
+    page (drawn before the body)."""
+    b = _SetBuilder("references_appendix", "back_matter", seed=109)
+    header = "Compact Students for Multi-Step Reasoning"
+    y = _title_block(b, "Students That Know Their References", _TOP, authors=False, abstract=False)
+    items = [("heading", "1 Introduction"), ("para", b.paragraph(5)), ("para", b.paragraph(5)),
+             ("heading", "2 Method"), ("para", b.paragraph(6)), ("para", b.paragraph(5)),
+             ("heading", "3 Conclusion"), ("para", b.paragraph(4))]
+    placed = b.flow(items, [_Frame(_MARGIN_X, y - 8, 300, _FULL_W, "body")])
+    conclusion = b.placed_sentences[-4:]
+    y = 300 - 30
+    b.text("references", _MARGIN_X, y, "References", _HEAD_FONT, _HEAD_SIZE)
+    y -= 16
+    for i, entry in enumerate(REFERENCES[:4]):
+        b.text("references", _MARGIN_X, y, entry, "Times-Roman", 9)
+        y -= 12
+    b.text("furniture", _PAGE_W / 2, 40, "1", "Times-Roman", 10, align="center")
+    b.end_page(first=("furniture",))
+    # Page 2: the rest of the references, then the appendix.
+    y = _TOP
+    b.text("furniture", _PAGE_W / 2, _PAGE_H - 40, header, "Times-Italic", 9, align="center")
+    for entry in REFERENCES[4:]:
+        b.text("references", _MARGIN_X, y, entry, "Times-Roman", 9)
+        y -= 12
+    y -= 20
+    b.text("appendix", _MARGIN_X, y, "Appendix A Proofs", _HEAD_FONT, _HEAD_SIZE)
+    y -= 16
+    appendix = b.paragraph(5)
+    plain = _Breaker(b.rng, hyphenate=0.0, compound_breaks=False)
+    for line in plain.lines(" ".join(appendix).split(), _FULL_W, _BODY_FONT, _BODY_SIZE, indent=10):
+        b.op("appendix", lambda c, line=line, y=y: _draw_line(c, b.breaker, line, _MARGIN_X, y, _FULL_W))
+        y -= _LEADING
+    b.text("furniture", _PAGE_W / 2, 40, "2", "Times-Roman", 10, align="center")
+    b.end_page(first=("furniture",))
+    for i, entry in enumerate(REFERENCES):
+        b.absent(f"reference_{i + 1}_absent", entry, page=1 if i < 4 else 2)
+    b.absent("appendix_heading_absent", "Appendix A Proofs", page=2)
+    b.absent("appendix_sentence_1_absent", appendix[0], page=2)
+    b.absent("appendix_sentence_3_absent", appendix[2], page=2)
+    b.absent("running_header_absent", header, page=2)
+    b.present("heading_conclusion_present", "3 Conclusion")
+    b.present("conclusion_sentence_present", conclusion[1])
+    b.order("introduction_before_conclusion", b.line_in(placed, 0), conclusion[-1])
+    _present_sentences(b, 3)
+    return b.finish()
+
+
+def structure_multipage_running() -> SetDocument:
+    """Three two-column pages: title and abstract on page 1, an arXiv side stamp rotated in
+    page 1's left margin, a running header on pages 2-3, a footer and a page number on every
+    page; furniture is drawn first, and page 2's right column before its left one."""
+    b = _SetBuilder("multipage_running", "pages", seed=110)
+    header = "Distilling Reasoning Skills into Small Models"
+    footer = "Preprint. Under review."
+    stamp = "arXiv:2407.01234v2  [cs.CL]  9 Jul 2024"
+    y = _title_block(b, "Reasoning Students at Scale", _TOP + 6, authors=False)
+    frames = _columns(2, y - 6, _BOTTOM, page=1) + _columns(2, _TOP, _BOTTOM, page=2) + \
+        _columns(2, _TOP, _BOTTOM, page=3)
+    items = []
+    for i, name in enumerate(["Introduction", "Background", "Method", "Experiments", "Analysis",
+                              "Limitations", "Conclusion"]):
+        items.append(("heading", f"{i + 1} {name}"))
+        items += [("para", b.paragraph(4)) for _ in range(5)]
+    placed_all = b.flow(items, frames)
+    for page in (1, 2, 3):
+        if page == 1:
+            b.op("furniture", lambda c: _draw_stamp(c, stamp, False))
+        else:
+            b.text("furniture", _PAGE_W / 2, _PAGE_H - 40, header, "Times-Italic", 9, align="center")
+        b.text("furniture", _MARGIN_X, 46, footer, "Times-Roman", 8)
+        b.text("furniture", _PAGE_W / 2, 30, str(page), "Times-Roman", 10, align="center")
+        b.end_page(first=("furniture", "col2") if page == 2 else ("furniture",))
+    b.absent("running_header_absent", header, page=2)
+    b.absent("footer_absent", footer, page=1)
+    b.absent("arxiv_stamp_absent", "arXiv:2407.01234v2", page=1)
+    for fi in range(5):
+        page = fi // 2 + 1
+        b.order(f"frame_{fi + 1}_before_frame_{fi + 2}", b.line_in(placed_all, fi, last=True),
+                b.line_in(placed_all, fi + 1), page=page)
+    _present_sentences(b, 6)
+    return b.finish()
+
+
+def structure_glued_words() -> SetDocument:
+    """One single-column page whose body words are placed one by one with 2.5 pt gaps and
+    no space characters, in Courier (whose space is 6 pt wide): extractors that infer
+    spaces from the font's space width glue the words."""
+    b = _SetBuilder("glued_words", "spacing", seed=111, hyphenate=0.0)
+    y = _title_block(b, "In the Era of Small Students", _TOP, authors=False, abstract=False)
+    items = [("para", b.paragraph(4)), ("para", b.paragraph(4)), ("para", b.paragraph(4))]
+    width = _FULL_W
+    # Line breaking with the narrow gaps the words are drawn with.
+    b.breaker._widths.clear()
+    placed = b.flow(items, [_Frame(_MARGIN_X, y - 8, _BOTTOM, width * 0.82, "body")],
+                    font="Courier", size=10.0, indent=0.0, positioned=True)
+    _present_sentences(b, 5)
+    b.order("paragraph_1_before_paragraph_3", items[0][1][0], items[2][1][-1])
+    b.end_page()
+    return b.finish()
+
+
+STRUCTURE_GENERATORS = [
+    structure_plain_single,
+    structure_furniture_single,
+    structure_two_columns_table,
+    structure_three_columns_figure,
+    structure_figure_interrupts_hyphen,
+    structure_table_caption,
+    structure_footnotes,
+    structure_display_math,
+    structure_references_appendix,
+    structure_multipage_running,
+    structure_glued_words,
+]
