@@ -212,13 +212,14 @@ class ResultWriter:
     """Appends finished chunks to the text file (and report) as they arrive, in order.
 
     `removed`: what the structure stage took out (ChunkPlan.removed); the report's summary
-    counts it per category (removed_record)."""
+    counts it per category (removed_record). Left out (None), the summary has no "removed"
+    key rather than a count of nothing that nobody made."""
 
     def __init__(self, text_path: str | os.PathLike | None, report_path: str | os.PathLike | None = None,
-                 removed: Sequence[Removed] = ()):
+                 removed: Sequence[Removed] | None = None):
         self.text_path = Path(text_path) if text_path else None
         self.report_path = Path(report_path) if report_path else None
-        self.removed = tuple(removed)
+        self.removed = tuple(removed) if removed is not None else None
         self._text: TextIO | None = None
         self._report: TextIO | None = None
         self._written = 0
@@ -257,21 +258,18 @@ class ResultWriter:
         elif self._text is not None and self._written:
             self._text.write("\n")
         if self._report is not None:
-            self._report.write(
-                json.dumps(
-                    {
-                        "summary": True,
-                        "chunks_done": summary.chunks_done,
-                        "chunks_total": summary.chunks_total,
-                        "partial": summary.stopped or summary.chunks_done < summary.chunks_total,
-                        "gaps": [[first + 1, last + 1] for first, last in summary.gaps],
-                        "seconds": round(summary.seconds, 3),
-                        "notes": list(summary.notes),
-                        "removed": removed_record(self.removed),
-                    }
-                )
-                + "\n"
-            )
+            record = {
+                "summary": True,
+                "chunks_done": summary.chunks_done,
+                "chunks_total": summary.chunks_total,
+                "partial": summary.stopped or summary.chunks_done < summary.chunks_total,
+                "gaps": [[first + 1, last + 1] for first, last in summary.gaps],
+                "seconds": round(summary.seconds, 3),
+                "notes": list(summary.notes),
+            }
+            if self.removed is not None:
+                record["removed"] = removed_record(self.removed)
+            self._report.write(json.dumps(record) + "\n")
         self.close()
 
     def close(self) -> None:

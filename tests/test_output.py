@@ -132,3 +132,10 @@ def test_the_reports_summary_counts_what_was_removed(tmp_path):
     summary = json.loads(report_path.read_text(encoding="utf-8").splitlines()[-1])
     assert summary["summary"] is True and summary["removed"] == removed_record(REMOVED)
     assert summary["removed"]["categories"]["footnote"] == {"pieces": 1, "chars": 44}
+    # A writer not told what was removed does not claim that nothing was.
+    ResultWriter(None, report_path).finish(RunFinished(text="", chunks_done=0, chunks_total=0, stopped=False,
+                                                       seconds=0.0))
+    assert "removed" not in json.loads(report_path.read_text(encoding="utf-8"))
+    ResultWriter(None, report_path, removed=()).finish(RunFinished(text="", chunks_done=0, chunks_total=0,
+                                                                   stopped=False, seconds=0.0))
+    assert json.loads(report_path.read_text(encoding="utf-8"))["removed"] == {"pieces": 0, "chars": 0, "categories": {}}
