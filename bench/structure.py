@@ -1,0 +1,174 @@
+"""Benchmark: layout-aware reading quality on the structure set, olmOCR-Bench style.
+
+    .venv/bin/python bench/structure.py                      # every case, every extractor
+    .venv/bin/python bench/structure.py --case footnotes --case display_math
+    .venv/bin/python bench/structure.py --verbose            # also each failing test
+    .venv/bin/python bench/structure.py --extractor pypdf --extractor rules-nolayout
+
+Builds the structure set in memory (tests/structure_set.py), runs each extractor on every
+PDF, and scores its text with olmOCR-Bench's present/absent/order tests
+(bench/olmocr_tests.py). Extractors, side by side:
+
+  pypdf           "\\n".join(page.extract_text() for page in PdfReader(...).pages)
+  rules-nolayout  pipeline.run(pdf, Settings(use_llm=False, layout=False)): today's
+                  rules-only path without the structure stage
+  rules-layout    pipeline.run(pdf, Settings(use_llm=False, layout=True)): the rules-only
+                  path with the structure stage, where the pipeline has one
+
+Printed per extractor: pass rates per test type and pooled, upstream's overall score (the
+mean of per-category pass rates), body-word retention (the share of the ground-truth body
+words, as a multiset of lower-cased word tokens, found in the output) and pages/s (pages
+over the extractor's wall time, PDF parsing included). Then a per-case table, and with
+--verbose each failing test with a short excerpt of why.
+
+Each test is scored against the whole document's text (cases have 1-3 pages), not one
+page's as upstream does, so that order tests can cross pages. An extractor that raises on
+a case scores 0 on its tests and is reported. It measures the rules-only path; no model is
+loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections import Counter
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.olmocr_tests import Result, load_tests, normalize_text, score  # noqa: E402
+from tests.structure_set import build_set, case_names  # noqa: E402
+
+
+def extract_pypdf(pdf: bytes) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(BytesIO(pdf)).pages)
+
+
+def _pipeline(layout: bool):
+    def extract(pdf: bytes) -> str:
+        from pipeline import RunFinished, Settings, run
+
+        text = None
+        for event in run(pdf, Settings(use_llm=False, layout=layout)):
+            if isinstance(event, RunFinished):
+                text = event.text
+        if text is None:
+            raise RuntimeError("the run ended without RunFinished")
+        return text
+
+    return extract
+
+
+EXTRACTORS = {
+    "pypdf": extract_pypdf,
+    "rules-nolayout": _pipeline(False),
+    "rules-layout": _pipeline(True),
+}
+
+_WORD = re.compile(r"[0-9A-Za-z]+(?:['\-][0-9A-Za-z]+)*")
+
+
+def words(text: str) -> Counter:
+    return Counter(w.lower() for w in _WORD.findall(normalize_text(text)))
+
+
+def retention(body_text: str, output: str) -> tuple[int, int]:
+    """(ground-truth body words found in the output, ground-truth body words), as multisets."""
+    truth = words(body_text)
+    return sum((truth & words(output)).values()), sum(truth.values())
+
+
+def evaluate(cases, extractor) -> dict:
+    results, kept, total, seconds, pages, errors, per_case = [], 0, 0, 0.0, 0, [], {}
+    for case in cases:
+        tests = load_tests(case.tests)
+        started = time.perf_counter()
+        try:
+            text = extractor(case.pdf)
+        except Exception as e:  # scored as an empty output, and reported
+            text = ""
+            errors.append(f"{case.name}: {type(e).__name__}: {e}")
+        seconds += time.perf_counter() - started
+        pages += case.pages
+        case_results = []
+        for test in tests:
+            passed, why = test.run(text)
+            case_results.append(Result(test, case.category, passed, why))
+        results += case_results
+        k, t = retention(case.body_text, text)
+        kept, total = kept + k, total + t
+        per_case[case.name] = (sum(r.passed for r in case_results), len(case_results), k / t if t else 1.0)
+    summary = score(results)
+    summary.update(results=results, retention=kept / total if total else 1.0,
+                   pages_per_s=pages / seconds if seconds else float("inf"), errors=errors, per_case=per_case)
+    return summary
+
+
+def _rate(passed_total) -> str:
+    passed, total = passed_total
+    return f"{100 * passed / total:5.1f}% {passed:>3}/{total:<3}" if total else "      -      "
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", action="append", choices=case_names(), help="only this case (repeatable)")
+    parser.add_argument("--extractor", action="append", choices=list(EXTRACTORS), help="only this extractor (repeatable)")
+    parser.add_argument("--verbose", action="store_true", help="list each failing test with an excerpt")
+    args = parser.parse_args(argv)
+
+    cases = build_set(args.case)
+    names = args.extractor or list(EXTRACTORS)
+    print(f"structure set: {len(cases)} cases, {sum(c.pages for c in cases)} pages, "
+          f"{sum(len(c.tests) for c in cases)} tests")
+    reports = {name: evaluate(cases, EXTRACTORS[name]) for name in names}
+
+    width = 16
+    print()
+    print(f"{'':<22}" + "".join(f"{n:>{width}}" for n in names))
+    for kind in ("present", "absent", "order"):
+        row = [_rate(reports[n]["types"].get(kind, (0, 0))) for n in names]
+        print(f"{kind:<22}" + "".join(f"{r:>{width}}" for r in row))
+    pooled = [f"{100 * reports[n]['pooled']:5.1f}%" for n in names]
+    print(f"{'all tests (pooled)':<22}" + "".join(f"{r:>{width}}" for r in pooled))
+    overall = [f"{100 * reports[n]['overall']:5.1f}%" for n in names]
+    print(f"{'overall (mean of cats)':<22}" + "".join(f"{r:>{width}}" for r in overall))
+    kept = [f"{100 * reports[n]['retention']:5.1f}%" for n in names]
+    print(f"{'body-word retention':<22}" + "".join(f"{r:>{width}}" for r in kept))
+    speed = [f"{reports[n]['pages_per_s']:.1f}" for n in names]
+    print(f"{'pages/s':<22}" + "".join(f"{r:>{width}}" for r in speed))
+
+    print("\nper category (tests passed):")
+    categories = sorted({c.category for c in cases})
+    for cat in categories:
+        row = [_rate(reports[n]["groups"].get(cat, (0, 0))) for n in names]
+        print(f"  {cat:<20}" + "".join(f"{r:>{width}}" for r in row))
+
+    print("\nper case (tests passed, body-word retention):")
+    for case in cases:
+        cells = []
+        for n in names:
+            p, t, r = reports[n]["per_case"][case.name]
+            cells.append(f"{p:>2}/{t:<2} {100 * r:5.1f}%")
+        print(f"  {case.name:<24}" + "".join(f"{c:>{width}}" for c in cells))
+
+    for n in names:
+        for error in reports[n]["errors"]:
+            print(f"\n{n} failed on {error}")
+
+    if args.verbose:
+        for n in names:
+            failing = [r for r in reports[n]["results"] if not r.passed]
+            print(f"\n{n}: {len(failing)} failing tests")
+            for r in failing:
+                print(f"  {r.test.id} [{r.test.type}] {r.explanation[:110]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

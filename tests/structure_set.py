@@ -1,0 +1,51 @@
+"""The structure set: small generated PDFs with olmOCR-Bench-style tests, built in memory.
+
+    from tests.structure_set import build_set
+    for case in build_set():
+        case.name, case.category, case.pdf, case.tests, case.body_text
+
+Each case comes from one generator in tests/pdf_factory.py (STRUCTURE_GENERATORS): 1-3
+pages that exercise one kind of furniture or layout (journal furniture, 2 and 3 columns
+with a full-width float, a figure interrupting a hyphenated paragraph, a table, footnotes,
+display math, references and appendix, running headers over pages, positioned words).
+`tests` are JSONL-style dicts for bench/olmocr_tests.py; `body_text` is what a perfect
+podcast-ready extraction keeps, in reading order.
+
+It writes no files and holds no real PDFs; scoring is bench/structure.py's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tests.pdf_factory import STRUCTURE_GENERATORS
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    category: str
+    pdf: bytes = field(repr=False)
+    tests: list[dict] = field(repr=False)
+    body_text: str = field(repr=False)
+    pages: int = 1
+
+
+def case_names() -> list[str]:
+    return [g.__name__.removeprefix("structure_") for g in STRUCTURE_GENERATORS]
+
+
+def build_set(names: list[str] | None = None) -> list[Case]:
+    """Every case (or those named), in a fixed order; the same bytes on every call."""
+    cases = []
+    for generator in STRUCTURE_GENERATORS:
+        name = generator.__name__.removeprefix("structure_")
+        if names and name not in names:
+            continue
+        doc = generator()
+        cases.append(Case(doc.name, doc.category, doc.pdf, doc.tests, doc.body_text, doc.pages))
+    if names:
+        unknown = set(names) - {c.name for c in cases}
+        if unknown:
+            raise ValueError(f"unknown case(s): {', '.join(sorted(unknown))}; known: {', '.join(case_names())}")
+    return cases
