@@ -51,7 +51,6 @@ _MIN_LETTERS_GLUED = 6
 _MAX_PIECE = 24  # longest dictionary word tried
 
 _RUN = re.compile(r"[A-Za-z]+")
-_TOKEN = re.compile(r"\S+")
 _ACRONYM = re.compile(r"[A-Z]{2,}s?")
 _SKIP_TOKEN = re.compile(
     r"@|://|www\.|\\[A-Za-z]"
@@ -182,7 +181,10 @@ def glued_spaces(
     segmenter = segmenter or segment
     word_check = word_check or is_word
     spaces: list[int] = []
-    for token in _TOKEN.finditer(text):
+    # Only tokens with a long run of letters or a glued sentence end are looked at: a
+    # single search over the text skips the ordinary words fast.
+    candidate = _candidates(min_letters)
+    for token in candidate.finditer(text):
         word = token.group()
         if _SKIP_TOKEN.search(word):
             continue
@@ -200,6 +202,17 @@ def glued_spaces(
             inside += [m.start() for m in _SENTENCE_JOIN.finditer(word) if _sentence_join_ok(word, m.start())]
         spaces += sorted(token.start() + i for i in set(inside) if 0 < i < len(word))
     return spaces
+
+
+_CANDIDATES: dict[int, re.Pattern[str]] = {}
+
+
+def _candidates(min_letters: int) -> re.Pattern[str]:
+    if min_letters not in _CANDIDATES:
+        _CANDIDATES[min_letters] = re.compile(
+            rf"(?<!\S)\S*?(?:[A-Za-z]{{{min_letters},}}|[a-z]{{3}}[.!?][A-Z][a-z])\S*"
+        )
+    return _CANDIDATES[min_letters]
 
 
 def _split_run(word: str, run: re.Match[str], min_letters: int, segmenter: Segmenter,
