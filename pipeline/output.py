@@ -132,8 +132,8 @@ def removed_lines(removed: Sequence[Removed], layout: bool = True) -> list[str]:
     if not removed:
         return ["removed: nothing"]
     chars = removed_chars(removed)
-    lines = [f"removed: {_plural(len(removed), 'piece')} · {_plural(sum(chars.values()), 'character')} "
-             "saved for the model stage"]
+    total = f"{_plural(len(removed), 'piece')} · {_plural(sum(chars.values()), 'character')}"
+    lines = [f"removed: {total} saved for the model stage"]
     lines += [f"  {category}: {n:,} · {_plural(chars[category], 'character')}"
               for category, n in removed_counts(removed).items()]
     return lines
@@ -156,8 +156,7 @@ def removed_file_text(removed: Sequence[Removed], source_name: str = "", layout:
                if not layout else "")
         return f"PDF Cleaner: nothing was taken out{of} before cleaning.{why}\n"
     head = [
-        f"PDF Cleaner: what was taken out{of} before cleaning, so that the model and the listener "
-        "do not get it.",
+        f"PDF Cleaner: what was taken out{of} before cleaning, so that the model and the listener do not get it.",
         "Each piece below: its page and category in brackets, then its text as extracted.",
         "",
         *removed_lines(removed, layout),
