@@ -4,9 +4,18 @@
 
 Generates a two-column, paper-like PDF (running headers, footers, page numbers,
 hyphenation) with the test PDF factory, then times, in one process and one run:
-pypdf extraction alone (open + every page's extract_text), normalization alone, and the two
-together as `pipeline.run(..., use_llm=False)` does them (plus chunking). Prints pages/s and
-chars/s for each; the best of --repeat runs is reported to damp noise from other processes.
+
+- plain pypdf extraction (open + every page's extract_text);
+- layout-aware reading as the reading process does it (pypdf reads every page with its
+  limits, PDFium gives the runs, pipeline.layout builds lines, blocks and reading order);
+- layout analysis alone (PDFium and pipeline.layout, without pypdf);
+- the structure stage (pipeline.structure: labels and the podcast options) on those pages;
+- normalization alone;
+- `pipeline.run(..., use_llm=False)` end to end, without and with the structure stage
+  (reading process start-up, extraction, structure, normalization, chunking).
+
+Prints pages/s and chars/s for each; the best of --repeat runs is reported to damp noise
+from other processes.
 
 It measures the rules-only path; LLM throughput is bench/throughput.py.
 """
@@ -22,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import extract, normalize  # noqa: E402
+from pipeline import extract, layout, normalize, structure  # noqa: E402
 from pipeline.events import ChunkPlan  # noqa: E402
 from pipeline.run import run  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
@@ -53,30 +62,50 @@ def main() -> None:
         pages = extract.parse_page_range(None, len(reader.pages))
         return [(p.page, p.text) for p in extract.iter_pages(reader, pages, max_chars=10**9)]
 
+    def extract_with_layout():
+        reader = extract.open_pdf(pdf)
+        pages = extract.parse_page_range(None, len(reader.pages))
+        doc = layout.open_layout(pdf)
+        return list(extract.iter_pages(reader, pages, max_chars=10**9, layout_doc=doc))
+
+    def layout_only():
+        doc = layout.open_layout(pdf)
+        return [layout.read_layout(doc, n) for n in range(1, len(doc) + 1)]
+
     t_extract, pages = best_of(args.repeat, extract_only)
     chars = sum(len(text) for _, text in pages)
+    t_layout_read, laid = best_of(args.repeat, extract_with_layout)
+    t_layout, _ = best_of(args.repeat, layout_only)
+    with_layout = [(p.page, p.layout) for p in laid]
+    t_structure, _ = best_of(args.repeat, lambda: structure.select(with_layout, Settings()))
     t_normalize, normalized = best_of(args.repeat, lambda: normalize.normalize_document(pages))
 
-    def whole_run():
+    def whole_run(layout_on: bool):
         plan = None
-        for event in run(pdf, Settings(use_llm=False, max_chars=10**9)):
+        for event in run(pdf, Settings(use_llm=False, max_chars=10**9, layout=layout_on)):
             if isinstance(event, ChunkPlan):
                 plan = event
         return plan
 
-    t_run, plan = best_of(args.repeat, whole_run)
+    t_run, plan = best_of(args.repeat, lambda: whole_run(False))
+    t_run_layout, _ = best_of(args.repeat, lambda: whole_run(True))
 
     rows = [
         ("extract (pypdf)", t_extract),
+        ("extract + layout", t_layout_read),
+        ("layout alone", t_layout),
+        ("structure", t_structure),
         ("normalize", t_normalize),
-        ("run(), rules only", t_run),
+        ("run(), no layout", t_run),
+        ("run(), layout", t_run_layout),
     ]
     print(f"\ntext: {chars:,} characters extracted, {len(normalized.text):,} after normalization, "
           f"{len(plan.chunks)} chunks of <= 1000 characters\n")
     print(f"{'stage':<20} {'seconds':>8} {'pages/s':>9} {'chars/s':>12}")
     for name, seconds in rows:
         print(f"{name:<20} {seconds:>8.3f} {args.pages / seconds:>9.1f} {chars / seconds:>12,.0f}")
-    print(f"\nnormalization adds {t_normalize / t_extract:.1%} to extraction time")
+    print(f"\nnormalization adds {t_normalize / t_extract:.1%} to extraction time; layout-aware reading "
+          f"runs at {t_extract / t_layout_read:.2f}x the speed of plain pypdf")
 
 
 if __name__ == "__main__":

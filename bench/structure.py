@@ -110,6 +110,41 @@ def evaluate(cases, extractor) -> dict:
     return summary
 
 
+REFERENCE = ROOT.parent / "shared" / "reference" / "kd-survey-arxiv-2402.13116-extracted.txt"
+
+
+def reference_report() -> None:
+    """The KD survey as extracted, drawn into a PDF page by page (tests/pdf_factory.text_pdf),
+    through the rules-only pipeline without and with the structure stage: body-word retention
+    against the extracted text (citations kept, so that only the structure stage's own
+    removals count; then with the defaults), characters left for the model stage, and what
+    was removed. The drawn PDF has one font and one column: it shows what the stage keeps
+    and what its patterns remove, not what layout finds in the original paper."""
+    from pipeline import ChunkPlan, RunFinished, Settings, run
+    from pipeline.events import removed_counts
+    from tests.pdf_factory import text_pdf
+    from tests.test_normalize import reference_pages
+
+    source = REFERENCE.read_text(encoding="utf-8")
+    pdf = text_pdf([text for _, text in reference_pages(source)])
+    print(f"\nreference: {REFERENCE.name}, {len(source):,} characters, drawn into a PDF page by page")
+    truth = re.sub(r"-\n", "", source)  # line-end hyphens joined, as the pipeline joins them
+    for label, settings in (
+        ("no layout", Settings(use_llm=False, layout=False, max_chars=10**7)),
+        ("layout, citations kept", Settings(use_llm=False, citations="keep", max_chars=10**7)),
+        ("layout, defaults", Settings(use_llm=False, max_chars=10**7)),
+    ):
+        plan = text = None
+        for event in run(pdf, settings):
+            if isinstance(event, ChunkPlan):
+                plan = event
+            elif isinstance(event, RunFinished):
+                text = event.text
+        kept, total = retention(truth, text)
+        print(f"  {label:<24} retention {100 * kept / total:5.1f}%   characters for the model {len(text):>8,}   "
+              f"removed {removed_counts(plan.removed) or 'nothing'}")
+
+
 def _rate(passed_total) -> str:
     passed, total = passed_total
     return f"{100 * passed / total:5.1f}% {passed:>3}/{total:<3}" if total else "      -      "
@@ -120,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", action="append", choices=case_names(), help="only this case (repeatable)")
     parser.add_argument("--extractor", action="append", choices=list(EXTRACTORS), help="only this extractor (repeatable)")
     parser.add_argument("--verbose", action="store_true", help="list each failing test with an excerpt")
+    parser.add_argument("--no-reference", action="store_true", help="skip the KD survey reference text")
     args = parser.parse_args(argv)
 
     cases = build_set(args.case)
@@ -160,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     for n in names:
         for error in reports[n]["errors"]:
             print(f"\n{n} failed on {error}")
+
+    if not args.no_reference and not args.case and REFERENCE.is_file():
+        reference_report()
 
     if args.verbose:
         for n in names:

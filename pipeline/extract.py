@@ -8,10 +8,16 @@ extract the text of selected pages one page at a time, within a character budget
     for page in iter_pages(reader, pages, max_chars=100_000):
         print(page.page, len(page.text), page.error, page.budget_reached)
 
+With a layout document (pipeline.layout.open_layout: PDFium), a page's text is its blocks
+in reading order and the page carries its layout (PageText.layout); without one, or when
+PDFium fails on the page or finds less than half of pypdf's text, it is pypdf's default
+extraction, which follows the order of the page's content stream. pypdf opens the file,
+checks the password, reads the metadata, and reads every page with its limits either way:
+a page it refuses is refused.
+
 What it does not do: no normalization (ligatures, hyphenation, headers, ... are
-pipeline.normalize's job), no OCR, no layout analysis (pypdf's default extraction mode,
-which follows the order of the page's content stream), no joining of pages (callers
-join them; the separator is theirs to choose).
+pipeline.normalize's job), no classification of blocks (pipeline.structure), no OCR, no
+joining of pages (callers join them; the separator is theirs to choose).
 
 This module runs wherever it is called; pipeline.sandbox calls it in a child process with
 time and memory limits, after apply_pypdf_limits() has tightened pypdf's own limits
@@ -51,6 +57,7 @@ from pipeline.errors import (
     WrongPasswordError,
 )
 from pipeline.events import DocumentInfo
+from pipeline.layout import PageLayout, read_layout
 
 # The PDF spec lets a file carry junk before the header; readers (Acrobat included)
 # look for it within the first 1024 bytes.
@@ -527,6 +534,7 @@ class PageText:
     error: str | None = None  # why the page could not be read (its text is then "")
     budget_reached: bool = False  # the character budget stopped reading on this page
     incomplete: str | None = None  # why the text may miss parts of the page (a reader limit)
+    layout: PageLayout | None = None  # blocks with geometry, when read with a layout document
 
 
 class _SkippedForms(logging.Handler):
@@ -558,7 +566,7 @@ def _watch_skipped_forms():
 
 
 def iter_pages(
-    reader: pypdf.PdfReader, pages: list[int], max_chars: int | None = 100_000
+    reader: pypdf.PdfReader, pages: list[int], max_chars: int | None = 100_000, layout_doc=None
 ) -> Iterator[PageText]:
     """Yield the text of each selected page as it is read.
 
@@ -569,6 +577,9 @@ def iter_pages(
     reading stops. (The notebook cut mid-word.) A first word longer than the whole
     budget is the one case cut mid-word, so that something is returned.
     None means no budget.
+
+    With `layout_doc` (pipeline.layout.open_layout of the same file), each page's text and
+    layout come from it; the budget then cuts the layout at a line's end too.
 
     A page whose extraction raises is yielded with text "" and `error` set, and the
     others continue. After the last page, if no page gave any non-whitespace text:
@@ -584,9 +595,16 @@ def iter_pages(
     too_complex: list[str] = []  # why pages failed on a limit rather than on damage
     any_text = False
     for number in pages:
+        layout = None
         try:
             with _watch_skipped_forms() as forms:
+                # pypdf reads every page, with its limits, even when PDFium gives the text:
+                # a page pypdf refuses is refused (hostile content never reaches PDFium).
                 text = reader.pages[number - 1].extract_text()
+            # Past pypdf's form limit the page is not handed to PDFium (it would follow them all).
+            if layout_doc is not None and not forms.seen:
+                layout = _layout_or_none(layout_doc, number, text)
+                text = layout.text if layout is not None else text
         except Exception as exc:  # one bad page must not cost the others; see module doc
             failed += 1
             why = _limit_reason(exc)
@@ -600,12 +618,15 @@ def iter_pages(
             incomplete = f"the page draws more than {limit:,} forms; the text of the others is skipped"
         if max_chars is not None and total + len(text) > max_chars:
             text = _cut(text, max_chars - total, nothing_kept=total == 0)
+            if layout is not None:
+                layout = layout.cut(len(text))
+                text = layout.text
             any_text = any_text or bool(text.strip())
-            yield PageText(page=number, text=text, budget_reached=True, incomplete=incomplete)
+            yield PageText(page=number, text=text, budget_reached=True, incomplete=incomplete, layout=layout)
             break
         total += len(text)
         any_text = any_text or bool(text.strip())
-        yield PageText(page=number, text=text, incomplete=incomplete)
+        yield PageText(page=number, text=text, incomplete=incomplete, layout=layout)
 
     if not any_text:
         if failed == len(pages) and too_complex:
@@ -615,6 +636,29 @@ def iter_pages(
                 f"No page could be read ({_pages(failed)} failed): " + DAMAGED_MESSAGE
             )
         raise NoTextError(NO_TEXT_MESSAGE)
+
+
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def _layout_or_none(layout_doc, number: int, plain: str) -> PageLayout | None:
+    """PDFium's layout of the page, or None when it fails or its text is far from pypdf's in length.
+
+    Right-to-left scripts stay with pypdf: PDFium gives their characters in visual order.
+    """
+    if _RIGHT_TO_LEFT.search(plain):
+        return None
+    try:
+        layout = read_layout(layout_doc, number)
+    except Exception:  # PDFium failing on a page pypdf read: keep pypdf's text
+        return None
+    letters = sum(not ch.isspace() for ch in layout.text)
+    plain_letters = sum(not ch.isspace() for ch in plain)
+    # Much less: PDFium missed text. Much more: it followed what pypdf refused to (a form
+    # that draws itself, say).
+    if letters < 0.5 * plain_letters or letters > 1.5 * plain_letters + 200:
+        return None
+    return layout
 
 
 def _cut(text: str, room: int, nothing_kept: bool) -> str:

@@ -1,6 +1,6 @@
 """`run()`: the one generator that turns a PDF into events, wiring the stages together.
 
-    extract -> normalize -> chunk -> (clean with the LLM -> guard) -> result
+    extract (with layout) -> structure -> normalize -> chunk -> (clean with the LLM -> guard) -> result
 
 It yields, in order: DocumentInfo, one PageRead per selected page, ChunkPlan, then (LLM
 only) ChunkProgress events while chunks are generated, one ChunkDone per chunk in document
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from pipeline import chunk as chunking
-from pipeline import extract, normalize, sandbox
+from pipeline import extract, normalize, sandbox, structure
 from pipeline.events import (
     Chunk,
     ChunkDone,
@@ -34,6 +34,7 @@ from pipeline.events import (
     DocumentInfo,
     Event,
     PageRead,
+    Removed,
     RunFinished,
 )
 from pipeline.output import ResultWriter, gap_runs, join_result
@@ -102,7 +103,7 @@ def run(
     plan = plan_chunks(pages, settings, notes, stats[0] if stats else None)
     yield plan
 
-    writer = ResultWriter(output_path, report_path)
+    writer = ResultWriter(output_path, report_path, removed=plan.removed)
     written: dict[int, ChunkDone] = {}  # yielded in document order, and written as they came
     finished: dict[int, ChunkDone] = {}  # every chunk the stage finished, judged, in any order
     why = "the run was stopped"
@@ -167,8 +168,18 @@ def plan_chunks(
     notes: list[str] | tuple[str, ...] = (),
     stats: sandbox.ReadStats | None = None,
 ) -> ChunkPlan:
-    """Normalize the pages' text and cut it into chunks that know their pages."""
-    with_text = [(p.page, p.text) for p in pages if p.text.strip()]
+    """Keep what the settings ask for (structure stage), normalize, and cut into chunks that know their pages."""
+    removed: tuple[Removed, ...] = ()
+    if settings.layout and any(p.layout is not None for p in pages):
+        laid_out = [(p.page, p.layout) for p in pages if p.layout is not None and p.text.strip()]
+        selected = structure.select(laid_out, settings)
+        kept = dict(selected.pages)
+        removed = selected.removed
+        # A page PDFium could not lay out keeps pypdf's plain text.
+        with_text = [(p.page, kept[p.page] if p.layout is not None else p.text) for p in pages if p.text.strip()]
+        with_text = [(number, text) for number, text in with_text if text.strip()]
+    else:
+        with_text = [(p.page, p.text) for p in pages if p.text.strip()]
     normalized = normalize.normalize_document(with_text)
     text = normalized.text
     spans = chunking.chunk_spans(
@@ -213,6 +224,7 @@ def plan_chunks(
         notes=tuple(notes),
         read_seconds=stats.seconds if stats else None,
         read_peak_mb=stats.peak_mb if stats else None,
+        removed=removed,
     )
 
 

@@ -20,6 +20,10 @@ tightened limits, runs pipeline.extract, and writes one JSON line per result on 
 Errors the user can fix come back as the same PipelineError subclass; anything else in the
 child is a bug and comes back as RuntimeError with the child's traceback.
 
+With settings.layout, the child also opens the file with PDFium (pipeline.layout) and each
+page comes back with its blocks; when PDFium cannot open a file that pypdf opened, the
+pages come back as pypdf's plain text.
+
 What it does not do: no normalization, no chunking, no retries. The parent never parses
 the PDF itself, so nothing in the file can reach the server's process except text.
 """
@@ -40,6 +44,7 @@ from pathlib import Path
 from pipeline import errors
 from pipeline.events import DocumentInfo
 from pipeline.extract import PageText
+from pipeline.layout import PageLayout
 from pipeline.settings import Settings
 
 _ROOT = Path(__file__).resolve().parent.parent  # the folder that holds the pipeline package
@@ -119,7 +124,8 @@ def read_pdf(
                 current = pending[0] if pending else None
                 yield Selection(pages=tuple(message["pages"]), requested=message["requested"])
             elif kind == "page":
-                page = PageText(**message)
+                layout = message.pop("layout", None)
+                page = PageText(**message, layout=PageLayout.from_dict(layout) if layout else None)
                 kept_text = kept_text or bool(page.text.strip())
                 if page.page in pending:
                     pending = pending[pending.index(page.page) + 1 :]
@@ -195,6 +201,7 @@ class _Child:
             "max_chars": settings.max_chars,
             "max_pages": settings.max_pages,
             "memory_mb": settings.read_memory_mb,
+            "layout": settings.layout,
         }
         try:
             self.process.stdin.write(json.dumps(options).encode() + b"\n")
@@ -291,8 +298,9 @@ def _child_main() -> int:
         selected = extract.parse_page_range(options["pages"], info.page_count)
         pages = selected[: options["max_pages"]]
         send("selection", pages=pages, requested=len(selected))
-        del data  # the reader keeps its own copy
-        for page in extract.iter_pages(reader, pages, options["max_chars"]):
+        layout_doc = _layout_document(data, options) if options.get("layout") else None
+        del data  # the readers keep their own copies
+        for page in extract.iter_pages(reader, pages, options["max_chars"], layout_doc):
             send("page", **asdict(page))
     except errors.PipelineError as exc:
         send("error", type=type(exc).__name__, message=str(exc))
@@ -303,6 +311,18 @@ def _child_main() -> int:
         send("bug", traceback=traceback.format_exc())
     send("end", peak_mb=_peak_mb())
     return 0
+
+
+def _layout_document(data: bytes, options: dict):
+    """PDFium's view of the file for layout, or None (then pypdf's plain text is read)."""
+    from pipeline import layout
+
+    for password in dict.fromkeys([None, options["password"]]):
+        try:
+            return layout.open_layout(data, password)
+        except Exception:  # PDFium refuses some files pypdf opens: fall back, never fail
+            continue
+    return None
 
 
 def _limit_memory(megabytes: int) -> None:

@@ -557,7 +557,8 @@ CASES: tuple[Case, ...] = (
     # ---- scripts and invisible characters
     Case("cjk", cjk, present=tuple(CJK)),
     Case("rtl-bidi-zero-width", _cached(rtl_and_invisible),
-         present=(ARABIC, HEBREW, "filegnp.exe name", "zerowidthjoinwordjoinermark"),
+         # The invisible characters go; the glued words left behind are then split.
+         present=(ARABIC, HEBREW, "filegnp.exe name", "zero width join word joiner mark"),
          absent=("\u202e", "\u202c", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")),
 )
 

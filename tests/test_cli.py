@@ -45,7 +45,8 @@ def paper40(tmp_path_factory):
 def test_forty_page_paper_to_normalized_text(paper40, tmp_path):
     generated, path = paper40
     out = tmp_path / "paper.txt"
-    result = cli(str(path), "-o", str(out), "--no-llm", "--max-chars", "1000000")
+    # The author block is kept: the ground truth's words include it.
+    result = cli(str(path), "-o", str(out), "--no-llm", "--max-chars", "1000000", "--keep-authors")
     assert result.returncode == 0, result.stderr
     text = out.read_text(encoding="utf-8")
     # Metadata summary and progress on stderr, nothing on stdout.

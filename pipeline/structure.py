@@ -1,0 +1,419 @@
+"""What each block of a document is, and the text a podcast writer keeps.
+
+    result = select([(1, layout1), (2, layout2), ...], settings)
+    result.pages     # [(page number, kept text)] for pipeline.normalize, in reading order
+    result.removed   # every piece taken out, with its page and category (events.Removed)
+    result.labels    # [(page number, label, block)] for inspection and tests
+
+Every block gets one label (LABELS), from its place on the page (margins, the body's
+extent), its font size relative to the body text's, repetition across pages, and
+patterns (pipeline.patterns). Single pages work: repetition only adds evidence.
+
+    furniture        header, footer, page number, stamp (rotated text, download / journal /
+                     DOI / copyright lines): always dropped
+    figure, table    text inside a figure or a table (labels, cells): always dropped
+    title, heading   kept, each as a plain line of its own
+    abstract, body   kept
+    authors          names, affiliations and e-mails under the title   (keep_authors)
+    caption          "Figure 2: ...", "Table 1: ..."                   (keep_captions)
+    footnote         small text at the foot of the body                 (keep_footnotes)
+    math             display equations                                  (math: drop / placeholder / keep)
+    references       the reference list, from its heading on            (keep_references)
+    appendix         from an "Appendix" heading on                      (keep_appendix)
+
+Inline, in the kept text: superscript footnote marks are dropped, and citations too unless
+settings.citations is "keep" ("Smith et al. (2020)" keeps the name).
+
+What it does not do: no reading of the PDF (pipeline.layout), no line joining or
+dehyphenation (pipeline.normalize runs on the kept text), no OCR.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline import patterns
+from pipeline.events import Removed
+from pipeline.layout import Block, PageLayout
+from pipeline.settings import Settings
+
+LABELS = (
+    "body", "heading", "title", "abstract", "authors", "caption", "figure", "table", "math",
+    "footnote", "header", "footer", "page number", "stamp", "references", "appendix",
+)
+_ALWAYS_KEPT = {"body", "heading", "title", "abstract"}
+_ALWAYS_DROPPED = {"header", "footer", "page number", "stamp", "figure", "table"}
+_OPTIONAL = {
+    "caption": "keep_captions",
+    "footnote": "keep_footnotes",
+    "authors": "keep_authors",
+    "appendix": "keep_appendix",
+    "references": "keep_references",
+}
+_ON_ITS_OWN = {"title", "heading"}  # kept as a plain line, a paragraph of its own
+EQUATION = "[equation]"
+
+_MARGIN = 0.09  # of the page height: top and bottom strips where furniture lives
+_REFERENCES = re.compile(r"(?:\d+\.?\s*|[IVX]+\.\s*)?(references|bibliography|literature cited|works cited|reference list)\s*", re.I)
+_APPENDIX = re.compile(r"(?:appendix|appendices|supplementary material|supplementary information|supplemental material)\b.{0,80}", re.I)
+_LETTERED = re.compile(r"[A-H](?:\.\d+)*\.?\s+[A-Z][^.]{2,80}")  # "A Proofs", "B.1 Setup" after the references
+_NUMBERED = re.compile(r"(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[IVX]{1,4}\.|[A-H]\.\d{1,2}(?:\.\d{1,2})?)\s+\S")
+_CAPTION = re.compile(r"(?:figure|fig\.|table|tab\.|algorithm|listing|chart|exhibit)\s*[A-Z]?\d+[a-z]?\s*[.:|\-\u2013\u2014]", re.I)
+_ABSTRACT = re.compile(r"abstract\b", re.I)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\{[\w.,\s-]+\}@[\w.-]+")
+_PAGE_NUMBER = re.compile(
+    r"(?:page\s*)?[-\u2013\u2014]?\s*(?:\d{1,4}|[ivxlc]{1,6})\s*[-\u2013\u2014]?(?:\s*(?:of|/)\s*\d{1,4})?", re.I
+)
+_EQUATION_NUMBER = re.compile(r"\(\s*[A-Z]?\d{1,3}(?:\.\d{1,3})?[a-z]?\s*\)")
+_MATH_CHARS = set("=+\u2212\u00b1\u00d7\u00f7\u2211\u220f\u222b\u2202\u221e\u2248\u2260\u2264\u2265\u2208\u2209\u2282\u2286\u222a\u2229\u2207\u221a\u2192\u21d2\u2200\u2203^_|\u2016\u27e8\u27e9")
+_GREEK = re.compile(r"[\u0370-\u03ff\U0001d400-\U0001d7ff]")
+_MATH_FONT = re.compile(r"CMMI|CMSY|CMEX|CMR\d|MSBM|Math|Symbol|STIX|Cambria\s*Math|rsfs|eufm|MTMI|MTSY|TXMI|TXSY|Asana", re.I)
+_FOOTNOTE_START = re.compile(r"(?:[0-9]{1,3}|[*\u2020\u2021\u00a7\u00b6])\s?[A-Z]")
+_WORD = re.compile(r"[A-Za-z]{4,}")
+_SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
+
+
+@dataclass(frozen=True)
+class Selected:
+    pages: list[tuple[int, str]]  # (page number, kept text): paragraphs "\n\n", lines "\n"
+    removed: tuple[Removed, ...]
+    labels: list[tuple[int, str, Block]]
+
+
+def select(pages: Sequence[tuple[int, PageLayout]], settings: Settings) -> Selected:
+    """Label every block of the pages and keep what `settings` asks for."""
+    labels = classify(pages)
+    return _keep(pages, labels, settings)
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def body_size(pages: Sequence[tuple[int, PageLayout]]) -> float:
+    """The font size of most of the document's characters (rounded to half a point)."""
+    weight: Counter[float] = Counter()
+    for _, page in pages:
+        for block in page.blocks:
+            if not block.rotated:
+                weight[round(block.size * 2) / 2] += block.chars
+    return weight.most_common(1)[0][0] if weight else 10.0
+
+
+def classify(pages: Sequence[tuple[int, PageLayout]]) -> list[list[str]]:
+    """One label per block, page by page, in each page's reading order."""
+    size = body_size(pages)
+    repeated = _repeated(pages)
+    labels = [[""] * len(page.blocks) for _, page in pages]
+    for p, (number, page) in enumerate(pages):
+        # The body's extent, from running text at the body's own size (not footnotes).
+        body = [b for b in page.blocks if _is_paragraph(b, size) and abs(b.size - size) <= 0.6]
+        body_top = min((b.top for b in body), default=page.height * _MARGIN)
+        body_bottom = max((b.bottom for b in body), default=page.height * (1 - _MARGIN))
+        for i, block in enumerate(page.blocks):
+            labels[p][i] = _furniture(block, page, size, body_top, body_bottom, (p, i) in repeated, bool(body))
+        _label_page(page, labels[p], size, first=(p == 0 and number == 1), body_bottom=body_bottom)
+    _label_sections(pages, labels, size)
+    return labels
+
+
+def _furniture(block: Block, page: PageLayout, size: float, body_top: float, body_bottom: float,
+               repeated: bool, has_body: bool) -> str:
+    if block.rotated:
+        return "stamp"
+    text = " ".join(line.text for line in block.lines).strip()
+    if len(block.lines) <= 3 and len(text) <= 250:
+        kinds = {patterns.is_furniture_line(line.text) for line in block.lines}
+        kinds.discard("email")  # an e-mail line is the author block's, not furniture
+        if kinds and None not in kinds:
+            return "page number" if kinds == {"page number"} else "stamp"
+    if _is_paragraph(block, size) or len(block.lines) > 2:
+        return ""
+    # The strips above the body's first line and below its last, near the page's edges.
+    top_zone = block.bottom <= body_top + 1 and block.top < page.height * _MARGIN * 1.4
+    bottom_zone = block.top >= body_bottom - 1 and block.bottom > page.height * (1 - _MARGIN * 1.4)
+    if (top_zone or bottom_zone) and _PAGE_NUMBER.fullmatch(text):
+        return "page number"
+    if repeated and block.size <= size + 1.5:
+        return "header" if block.top < page.height / 2 else "footer"
+    footnote = re.match(r"[0-9*\u2020\u2021\u00a7\u00b6]{1,3}\s*\S+(?:\s+\S+){3}", text)
+    # Position alone names a header or footer only on a page with running text to be above
+    # or below, and small text at that: a short page's first line is not furniture.
+    if has_body and (top_zone or bottom_zone) and block.size < size - 0.5 and not footnote:
+        return "header" if top_zone else "footer"
+    return ""
+
+
+def _repeated(pages: Sequence[tuple[int, PageLayout]]) -> set[tuple[int, int]]:
+    """(page, block) of short blocks whose text (digits aside) recurs on other pages near the same height."""
+    if len(pages) < 2:
+        return set()
+    seen: dict[str, list[tuple[int, int, float]]] = {}
+    for p, (_, page) in enumerate(pages):
+        for i, block in enumerate(page.blocks):
+            if len(block.lines) > 2 or block.rotated:
+                continue
+            key = re.sub(r"\d+", "#", " ".join(block.text.lower().split()))
+            if len(key) < 3 and "#" not in key:
+                continue
+            seen.setdefault(key, []).append((p, i, block.top))
+    out = set()
+    for places in seen.values():
+        pages_with = {p for p, _, _ in places}
+        if len(pages_with) < 2:
+            continue
+        for p, i, top in places:
+            if sum(1 for q, _, t in places if q != p and abs(t - top) < 20) >= 1:
+                out.add((p, i))
+    return out
+
+
+def _is_paragraph(block: Block, size: float) -> bool:
+    """Running text near the body's size (an abstract may be a point smaller): never figure
+    debris, never furniture."""
+    if not 0.8 * size <= block.size <= 1.2 * size or block.rotated:
+        return False
+    lengths = [len(line.text) for line in block.lines]
+    if len(lengths) >= 2:
+        return statistics.mean(lengths) >= 30 and len(_WORD.findall(block.text)) >= 6
+    return lengths[0] >= 60 and len(_WORD.findall(block.text)) >= 8
+
+
+def _starts_with_mark(block: Block) -> bool:
+    first = block.lines[0]
+    return any(offset == 0 for offset, _ in first.marks) or bool(_FOOTNOTE_START.match(first.text))
+
+
+def _is_footnote(block: Block, page: PageLayout, size: float, body_bottom: float) -> bool:
+    """Smaller text under the body: starting with a mark, or in the page's lower part."""
+    if block.size >= size - 0.6 or block.top < body_bottom - 2:
+        return False
+    return _starts_with_mark(block) or block.top > 0.6 * page.height
+
+
+def _is_heading(block: Block, size: float) -> bool:
+    text = " ".join(line.text for line in block.lines)
+    if len(block.lines) > 3 or len(text) > 150 or not re.search(r"[A-Za-z]{2}", text):
+        return False
+    if text.endswith((",", ";")) or (text.endswith(".") and not _NUMBERED.match(text) and len(text) > 60):
+        return False
+    bigger = block.size >= size * 1.08
+    bold = all(line.bold for line in block.lines)
+    caps = text.isupper() and len(text) >= 4
+    numbered = bool(_NUMBERED.match(text)) and block.size >= size - 0.5 and len(text) <= 90
+    return bigger or (bold and block.size >= size - 0.6) or (caps and block.size >= size - 0.6 and len(text) <= 60) or (numbered and bold)
+
+
+def _is_math(block: Block, size: float) -> bool:
+    text = " ".join(line.text for line in block.lines)
+    if len(block.lines) > 6 or not text.strip():
+        return False
+    if _EQUATION_NUMBER.fullmatch(text.strip()):
+        return True
+    symbols = sum(ch in _MATH_CHARS for ch in text) + len(_GREEK.findall(text))
+    math_font = any(_MATH_FONT.search(line.font) for line in block.lines)
+    words = len(_WORD.findall(text))
+    numbered = bool(_EQUATION_NUMBER.search(text[-12:]))
+    if words > 8:
+        return False
+    return (symbols >= 2 and (numbered or words <= 3 or math_font)) or (math_font and symbols >= 1 and words <= 4)
+
+
+def _label_page(page: PageLayout, labels: list[str], size: float, first: bool, body_bottom: float) -> None:
+    blocks = page.blocks
+    # Captions, and the figure or table each one names.
+    for i, block in enumerate(blocks):
+        if labels[i]:
+            continue
+        if _CAPTION.match(block.text):
+            labels[i] = "caption"
+    for i, block in enumerate(blocks):
+        if labels[i]:
+            continue
+        if _is_math(block, size):
+            labels[i] = "math"
+        elif _is_footnote(block, page, size, body_bottom):
+            labels[i] = "footnote"
+        elif _is_paragraph(block, size):
+            labels[i] = "body"
+        elif _is_heading(block, size):
+            labels[i] = "heading"
+    # Footnotes: small text under the body that follows a footnote.
+    for i, block in enumerate(blocks):
+        if not labels[i] and block.size < size - 0.6 and block.top >= body_bottom - 2 and i and labels[i - 1] == "footnote":
+            labels[i] = "footnote"
+    # What is left is neither running text nor a heading: labels and cells of a figure or a
+    # table (the nearest caption says which), or stray pieces of one.
+    for i, block in enumerate(blocks):
+        if labels[i]:
+            continue
+        labels[i] = _float_kind(page, labels, i, size)
+    if first:
+        _label_front(blocks, labels, size)
+    for i, block in enumerate(blocks):
+        if labels[i] == "body" and _ABSTRACT.match(block.text):
+            labels[i] = "abstract"
+        elif labels[i] == "heading" and _ABSTRACT.fullmatch(block.text.strip(" .:\u2014-")):
+            nxt = i + 1
+            if nxt < len(blocks) and labels[nxt] == "body":
+                labels[nxt] = "abstract"
+
+
+def _float_kind(page: PageLayout, labels: list[str], i: int, size: float) -> str:
+    """A block that is neither running text nor a heading: part of a figure or a table when
+    a caption is near with no running text between them, or when it is small, short-lined
+    text; otherwise body (a short document's lines must never vanish as debris)."""
+    block = page.blocks[i]
+    for j, other in enumerate(page.blocks):
+        if labels[j] != "caption":
+            continue
+        low, high = sorted((other.top, block.top))
+        between = any(
+            labels[k] == "body" and low < b.top < high and _overlaps(b, block)
+            for k, b in enumerate(page.blocks)
+        )
+        if not between and _overlaps(other, block, loose=True):
+            return "table" if re.match(r"tab", other.text, re.I) else "figure"
+    lengths = [len(line.text) for line in block.lines]
+    if block.size < size * 0.9 and sum(lengths) / len(lengths) < 25:
+        return "figure"
+    return "body"
+
+
+def _overlaps(a: Block, b: Block, loose: bool = False) -> bool:
+    """Whether two blocks share some horizontal extent (loose: or sit within a column's width)."""
+    margin = 40.0 if loose else 0.0
+    return min(a.x1, b.x1) + margin > max(a.x0, b.x0)
+
+
+def _label_front(blocks: tuple[Block, ...], labels: list[str], size: float) -> None:
+    """Title, then the author block under it, on the document's first page."""
+    candidates = [i for i, b in enumerate(blocks) if labels[i] in ("heading", "figure", "body", "") and b.size >= size * 1.25]
+    if not candidates:
+        return
+    title = max(candidates, key=lambda i: (blocks[i].size, -blocks[i].top))
+    labels[title] = "title"
+    for i in range(title + 1, len(blocks)):
+        block = blocks[i]
+        if labels[i] in ("header", "footer", "page number", "stamp"):
+            continue
+        if labels[i] in ("abstract",) or _ABSTRACT.match(block.text) or labels[i] == "caption":
+            break
+        if labels[i] == "body" and not _author_like(block):
+            break
+        if labels[i] == "heading" and _NUMBERED.match(block.text):
+            break
+        if len(block.lines) > 8:
+            break
+        labels[i] = "authors"
+    for i, block in enumerate(blocks):
+        if labels[i] in ("body", "figure", "heading") and _EMAIL.search(block.text) and len(block.text) < 300:
+            labels[i] = "authors"
+
+
+_AFFILIATION = re.compile(
+    r"universit|institut|department|dept\.|school|college|laborator|\blab\b|research|academy|centre|center|"
+    r"inc\.|corporation|google|microsoft|meta\b|deepmind|openai|hospital|faculty", re.I
+)
+
+
+def _author_like(block: Block) -> bool:
+    """Names, affiliations or e-mails: short lines of capitalised words, not sentences."""
+    text = " ".join(line.text for line in block.lines)
+    if _EMAIL.search(text) or _AFFILIATION.search(text):
+        return len(block.lines) <= 6
+    words = re.findall(r"[A-Za-z][\w'\-]*", text)
+    if len(block.lines) > 4 or not words or _SENTENCE_END.search(text):
+        return False
+    capitalised = sum(w[0].isupper() for w in words)
+    return capitalised / len(words) >= 0.7
+
+
+def _label_sections(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], size: float) -> None:
+    """From a References heading on: references; from an Appendix heading on: appendix."""
+    section = ""
+    for p, (_, page) in enumerate(pages):
+        for i, block in enumerate(page.blocks):
+            label = labels[p][i]
+            text = " ".join(block.text.split())
+            first_line = block.lines[0].text.strip()
+            if label in ("heading", "body", "figure", "") or label == "title":
+                if _REFERENCES.fullmatch(text) or (_REFERENCES.fullmatch(first_line) and label != "title"):
+                    section = "references"
+                elif label == "heading" and (_APPENDIX.match(text) or (section == "references" and _LETTERED.fullmatch(text))):
+                    section = "appendix"
+            if section and label not in ("header", "footer", "page number", "stamp"):
+                labels[p][i] = section
+
+
+# --------------------------------------------------------------------------- what is kept
+
+
+def _keep(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], settings: Settings) -> Selected:
+    removed: list[Removed] = []
+    out_pages: list[tuple[int, str]] = []
+    flat: list[tuple[int, str, Block]] = []
+    for (number, page), page_labels in zip(pages, labels):
+        footnote_starts = set()  # the marks the page's footnotes start with
+        for block, label in zip(page.blocks, page_labels):
+            if label == "footnote":
+                for line in block.lines:
+                    footnote_starts.update(mark for offset, mark in line.marks if offset == 0)
+                    if m := re.match(r"[0-9]{1,3}|[*\u2020\u2021\u00a7\u00b6]", line.text):
+                        footnote_starts.add(m.group(0))
+        parts: list[str] = []
+        previous_open = False  # the last kept text block ended mid-sentence
+        for block, label in zip(page.blocks, page_labels):
+            flat.append((number, label, block))
+            if not _kept(label, settings):
+                removed.append(Removed(number, label, block.text))
+                if label == "math" and settings.math == "placeholder":
+                    parts.append("\n\n" + EQUATION + "\n\n")
+                    previous_open = False
+                continue
+            text = _block_text(block, number, footnote_starts, removed)
+            if label in _ON_ITS_OWN:
+                parts.append("\n\n" + " ".join(text.split()) + "\n\n")
+                previous_open = False
+                continue
+            parts.append(("\n" if previous_open else "\n\n") + text)
+            previous_open = not _SENTENCE_END.search(text)
+        text = "".join(parts).strip("\n")
+        text = re.sub(r"\n{3,}", "\n\n", text)
+        if settings.citations == "remove":
+            text, spans = patterns.remove_citations(text)
+            removed += [Removed(number, "citation", span) for span in spans]
+        out_pages.append((number, text))
+    return Selected(pages=out_pages, removed=tuple(removed), labels=flat)
+
+
+def _kept(label: str, settings: Settings) -> bool:
+    if label in _ALWAYS_KEPT:
+        return True
+    if label in _ALWAYS_DROPPED:
+        return False
+    if label == "math":
+        return settings.math == "keep"
+    return bool(getattr(settings, _OPTIONAL[label]))
+
+
+def _block_text(block: Block, page: int, footnote_starts: set[str], removed: list[Removed]) -> str:
+    """The block's lines, paragraphs apart, with footnote marks out and other superscripts back in."""
+    paragraphs = []
+    for lines in block.paragraphs():
+        texts = []
+        for line in lines:
+            text = line.text
+            for offset, mark in sorted(line.marks, reverse=True):
+                footnote = mark in footnote_starts or mark.strip(",") in footnote_starts or not mark[0].isdigit()
+                before = text[offset - 1] if offset else ""
+                if footnote and (before.isalpha() or before in ".,;:)\"'\u201d"):
+                    removed.append(Removed(page, "footnote mark", mark))
+                else:
+                    text = text[:offset] + mark + text[offset:]
+            texts.append(text)
+        paragraphs.append("\n".join(texts))
+    return "\n\n".join(paragraphs)

@@ -1,0 +1,110 @@
+"""pipeline.layout: lines, spaces, blocks and reading order from real generated PDFs."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import pytest
+from reportlab.lib.pagesizes import letter
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen import canvas
+
+from pipeline import layout
+from pipeline.layout import Block, Line, PageLayout, order_blocks
+from tests.pdf_factory import paper
+from tests.structure_set import build_set
+
+
+def pages_of(pdf: bytes) -> list[PageLayout]:
+    doc = layout.open_layout(pdf)
+    return [layout.read_layout(doc, n) for n in range(1, len(doc) + 1)]
+
+
+def test_words_drawn_one_by_one_get_their_spaces():
+    # No space characters at all: only the gaps between words say where they end.
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    x = 72.0
+    for word in "In the era of large language models".split():
+        c.setFont("Times-Roman", 10)
+        c.drawString(x, 700, word)
+        x += stringWidth(word, "Times-Roman", 10) + 2.5
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    assert page.text == "In the era of large language models"
+
+
+def test_two_columns_are_read_column_by_column_after_the_full_width_title():
+    generated = paper(2)
+    first = pages_of(generated.pdf)[0]
+    texts = [b.text for b in first.blocks if not b.rotated]
+    assert texts[0].replace("\n", " ") == generated.title
+    left = next(i for i, b in enumerate(first.blocks) if b.text.startswith("Experiments show"))
+    right = next(i for i, b in enumerate(first.blocks) if b.x0 > 300 and b.size == 10.0)
+    assert left < right
+    # Every line of the left column comes before every line of the right one.
+    assert all(b.x0 < 300 for b in first.blocks[:right] if b.size == 10.0)
+
+
+def test_the_rotated_arxiv_stamp_is_a_block_of_its_own_last():
+    first = pages_of(paper(1).pdf)[0]
+    assert first.blocks[-1].rotated
+    assert first.blocks[-1].text.startswith("arXiv:2402.13116")
+    assert not any(b.rotated for b in first.blocks[:-1])
+
+
+def test_footnote_marks_are_kept_out_of_the_line_with_their_place():
+    case = build_set(["footnotes"])[0]
+    (page,) = pages_of(case.pdf)
+    marks = [(line.text, mark) for b in page.blocks for line in b.lines for _, mark in line.marks]
+    assert marks, "the footnote marks are superscripts: they must be found"
+    assert all(mark.strip("*\u2020\u2021,0123456789") == "" for _, mark in marks)
+
+
+def block(x0: float, top: float, x1: float, bottom: float, text: str = "t") -> Block:
+    return Block((Line(text, x0, top, x1, bottom, 10.0, "Times-Roman"),))
+
+
+def test_order_reads_columns_whose_paragraph_gaps_line_up_down_each_column():
+    # Paragraph breaks at the same height in both columns must not make the page read across.
+    blocks = [
+        block(50, 100, 290, 200, "L1"), block(310, 100, 550, 200, "R1"),
+        block(50, 210, 290, 300, "L2"), block(310, 210, 550, 300, "R2"),
+    ]
+    assert [b.text for b in order_blocks(blocks)] == ["L1", "L2", "R1", "R2"]
+
+
+def test_order_puts_a_full_width_float_between_the_bands_it_separates():
+    blocks = [
+        block(50, 100, 290, 200, "L1"), block(310, 100, 550, 200, "R1"),
+        block(50, 220, 550, 260, "float"),
+        block(50, 280, 290, 400, "L2"), block(310, 280, 550, 400, "R2"),
+    ]
+    assert [b.text for b in order_blocks(blocks)] == ["L1", "R1", "float", "L2", "R2"]
+
+
+def test_three_columns():
+    blocks = [block(40 + 180 * i, 100 + 5 * i, 200 + 180 * i, 600, f"C{i}") for i in (2, 0, 1)]
+    assert [b.text for b in order_blocks(blocks)] == ["C0", "C1", "C2"]
+
+
+def test_layout_survives_the_json_trip_and_the_budget_cut():
+    import dataclasses
+    import json
+
+    page = pages_of(paper(1).pdf)[0]
+    back = PageLayout.from_dict(json.loads(json.dumps(dataclasses.asdict(page))))
+    assert back == page
+    cut = page.cut(200)
+    assert len(cut.text) <= 200 and page.text.startswith(cut.text.split("\n")[0])
+
+
+@pytest.mark.parametrize("name", ["two_columns_table", "three_columns_figure"])
+def test_every_word_of_the_page_is_in_some_block(name):
+    import re
+
+    case = build_set([name])[0]
+    text = re.sub(r"-\n", "", " ".join(p.text for p in pages_of(case.pdf)))  # line-end hyphens
+    body = re.findall(r"\w+", case.body_text)
+    found = set(re.findall(r"\w+", text))
+    assert [w for w in body if w not in found] == []

@@ -1,0 +1,113 @@
+"""pipeline.structure: block labels and what each podcast option keeps, on generated PDFs.
+
+The structure set (tests/structure_set.py) is scored as a whole by bench/structure.py; here
+each rule is pinned on the case made for it, with the real layout reader.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import Settings, layout, run, structure
+from pipeline.events import ChunkPlan, RunFinished, removed_counts
+from tests.pdf_factory import paper
+from tests.structure_set import build_set
+
+
+def laid_out(pdf: bytes):
+    doc = layout.open_layout(pdf)
+    return [(n, layout.read_layout(doc, n)) for n in range(1, len(doc) + 1)]
+
+
+def labels_of(name: str) -> list[tuple[int, str, str]]:
+    case = build_set([name])[0]
+    return [(n, label, block.text) for n, label, block in structure.select(laid_out(case.pdf), Settings()).labels]
+
+
+def label_of(labels, start: str) -> str:
+    found = [label for _, label, text in labels if text.startswith(start)]
+    assert found, f"no block starts with {start!r}"
+    return found[0]
+
+
+def test_front_matter_title_authors_abstract_and_furniture():
+    generated = paper(2)
+    labels = [(n, label, b.text) for n, label, b in structure.select(laid_out(generated.pdf), Settings()).labels]
+    assert label_of(labels, "A Survey on Knowledge") == "title"
+    assert label_of(labels, generated.authors[0]) == "authors"
+    assert label_of(labels, "University of") == "authors"
+    assert label_of(labels, "Abstract") == "abstract"
+    assert label_of(labels, "1 Introduction") == "heading"
+    assert label_of(labels, "arXiv:") == "stamp"
+    assert [label for n, label, text in labels if text == "2"] == ["page number"]
+    assert [label for n, label, text in labels if n == 2 and text == generated.header] == ["header"]
+
+
+def test_a_single_page_loses_its_journal_lines_and_stamps():
+    labels = labels_of("furniture_single")
+    for start in ("Journal of Machine Learning", "Vol. 12", "Downloaded from", "Download date"):
+        assert label_of(labels, start) not in structure._ALWAYS_KEPT, start
+    assert label_of(labels, "1 Introduction") == "heading"
+
+
+def test_references_and_appendix_are_sections_to_the_end():
+    labels = labels_of("references_appendix")
+    after = False
+    for _, label, text in labels:
+        if text.strip() == "References":
+            after = True
+        if after and label not in ("header", "footer", "page number", "stamp"):
+            assert label in ("references", "appendix"), text[:60]
+    assert after
+    assert "appendix" in {label for _, label, _ in labels}
+
+
+def test_captions_figures_tables_and_math():
+    assert label_of(labels_of("table_caption"), "Table 1") == "caption"
+    assert label_of(labels_of("figure_interrupts_hyphen"), "Figure") == "caption"
+    assert "figure" in {label for _, label, _ in labels_of("three_columns_figure")}
+    assert "table" in {label for _, label, _ in labels_of("two_columns_table")}
+    assert "math" in {label for _, label, _ in labels_of("display_math")}
+
+
+def text_of(name: str, **options) -> tuple[str, dict]:
+    case = build_set([name])[0]
+    events = list(run(case.pdf, Settings(use_llm=False, **options)))
+    plan = next(e for e in events if isinstance(e, ChunkPlan))
+    return next(e for e in events if isinstance(e, RunFinished)).text, removed_counts(plan.removed)
+
+
+def test_options_keep_what_they_name_and_the_counts_say_what_went():
+    text, counts = text_of("footnotes")
+    assert counts.get("footnote", 0) >= 1 and counts.get("footnote mark", 0) >= 2
+    assert "Code and data are available" not in text
+    kept, kept_counts = text_of("footnotes", keep_footnotes=True)
+    assert "Code and data are available" in kept and "footnote" not in kept_counts
+
+    text, counts = text_of("display_math")
+    assert counts.get("math", 0) >= 1 and structure.EQUATION not in text
+    placeholder, _ = text_of("display_math", math="placeholder")
+    assert structure.EQUATION in placeholder
+
+    text, counts = text_of("references_appendix")
+    kept, _ = text_of("references_appendix", keep_references=True, keep_appendix=True)
+    assert counts.get("references", 0) >= 1 and len(kept) > len(text)
+
+
+def test_citations_are_removed_unless_kept():
+    generated = paper(3)
+    text = next(e for e in run(generated.pdf, Settings(use_llm=False)) if isinstance(e, RunFinished)).text
+    kept = next(e for e in run(generated.pdf, Settings(use_llm=False, citations="keep")) if isinstance(e, RunFinished)).text
+    assert len(kept) >= len(text)
+
+
+@pytest.mark.parametrize("name", ["two_columns_table", "three_columns_figure", "multipage_running"])
+def test_body_text_is_kept_whole(name):
+    import re
+
+    case = build_set([name])[0]
+    text, _ = text_of(name)
+    words = re.findall(r"\w+", text.lower())
+    body = re.findall(r"\w+", case.body_text.lower())
+    missing = [w for w in body if w not in set(words)]
+    assert missing == []
