@@ -9,6 +9,9 @@ hyphenation) with the test PDF factory, then times, in one process and one run:
 - layout-aware reading as the reading process does it (pypdf reads every page with its
   limits, PDFium gives the runs, pipeline.layout builds lines, blocks and reading order);
 - layout analysis alone (PDFium and pipeline.layout, without pypdf);
+- the alternative source of runs: pypdf's text visitor collecting every run with its
+  matrix and font size (runs only, no lines or blocks: its runs carry a start point but no
+  width, so spaces cannot come from gaps);
 - the structure stage (pipeline.structure: labels and the podcast options) on those pages;
 - normalization alone;
 - `pipeline.run(..., use_llm=False)` end to end, without and with the structure stage
@@ -72,7 +75,15 @@ def main() -> None:
         doc = layout.open_layout(pdf)
         return [layout.read_layout(doc, n) for n in range(1, len(doc) + 1)]
 
+    def visitor_runs():
+        reader = extract.open_pdf(pdf)
+        runs = []
+        for page in reader.pages:
+            page.extract_text(visitor_text=lambda text, cm, tm, font, size: runs.append((text, tm, size)))
+        return runs
+
     t_extract, pages = best_of(args.repeat, extract_only)
+    t_visitor, _ = best_of(args.repeat, visitor_runs)
     chars = sum(len(text) for _, text in pages)
     t_layout_read, laid = best_of(args.repeat, extract_with_layout)
     t_layout, _ = best_of(args.repeat, layout_only)
@@ -94,6 +105,7 @@ def main() -> None:
         ("extract (pypdf)", t_extract),
         ("extract + layout", t_layout_read),
         ("layout alone", t_layout),
+        ("pypdf visitor runs", t_visitor),
         ("structure", t_structure),
         ("normalize", t_normalize),
         ("run(), no layout", t_run),

@@ -10,10 +10,10 @@ extract the text of selected pages one page at a time, within a character budget
 
 With a layout document (pipeline.layout.open_layout: PDFium), a page's text is its blocks
 in reading order and the page carries its layout (PageText.layout); without one, or when
-PDFium fails on the page or finds less than half of pypdf's text, it is pypdf's default
-extraction, which follows the order of the page's content stream. pypdf opens the file,
-checks the password, reads the metadata, and reads every page with its limits either way:
-a page it refuses is refused.
+the page draws forms or PDFium's text looks wrong (see _read_with_layout), it is pypdf's
+default extraction, which follows the order of the page's content stream. pypdf opens the
+file, checks the password, reads the metadata, and decodes and parses every page's content
+with its limits either way: a page it refuses is refused.
 
 What it does not do: no normalization (ligatures, hyphenation, headers, ... are
 pipeline.normalize's job), no classification of blocks (pipeline.structure), no OCR, no
@@ -598,13 +598,12 @@ def iter_pages(
         layout = None
         try:
             with _watch_skipped_forms() as forms:
-                # pypdf reads every page, with its limits, even when PDFium gives the text:
-                # a page pypdf refuses is refused (hostile content never reaches PDFium).
-                text = reader.pages[number - 1].extract_text()
-            # Past pypdf's form limit the page is not handed to PDFium (it would follow them all).
-            if layout_doc is not None and not forms.seen:
-                layout = _layout_or_none(layout_doc, number, text)
-                text = layout.text if layout is not None else text
+                page = reader.pages[number - 1]
+                text = None
+                if layout_doc is not None:
+                    layout, text = _read_with_layout(layout_doc, page, number)
+                if text is None:
+                    text = page.extract_text()
         except Exception as exc:  # one bad page must not cost the others; see module doc
             failed += 1
             why = _limit_reason(exc)
@@ -641,24 +640,40 @@ def iter_pages(
 _RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 
 
-def _layout_or_none(layout_doc, number: int, plain: str) -> PageLayout | None:
-    """PDFium's layout of the page, or None when it fails or its text is far from pypdf's in length.
+def _read_with_layout(layout_doc, page: pypdf.PageObject, number: int) -> tuple[PageLayout | None, str | None]:
+    """(layout, its text) of a page from PDFium, or (None, None) when pypdf's text must serve.
 
-    Right-to-left scripts stay with pypdf: PDFium gives their characters in visual order.
+    pypdf decodes and parses the page's content stream first, with its limits: a page it
+    refuses is refused (raises as extract_text would), so hostile content never reaches
+    PDFium. A page that draws forms is left to pypdf's extract_text, whose form limit bounds
+    them (PDFium would follow them all), and so is one whose layout looks wrong: no text
+    where the stream shows text, or a right-to-left script (PDFium gives visual order).
     """
-    if _RIGHT_TO_LEFT.search(plain):
-        return None
+    contents = page.get_contents()
+    shows_text = contents is not None and any(op in _SHOW_TEXT for _, op in contents.operations)
+    if _draws_forms(page):
+        return None, None
     try:
         layout = read_layout(layout_doc, number)
-    except Exception:  # PDFium failing on a page pypdf read: keep pypdf's text
-        return None
-    letters = sum(not ch.isspace() for ch in layout.text)
-    plain_letters = sum(not ch.isspace() for ch in plain)
-    # Much less: PDFium missed text. Much more: it followed what pypdf refused to (a form
-    # that draws itself, say).
-    if letters < 0.5 * plain_letters or letters > 1.5 * plain_letters + 200:
-        return None
-    return layout
+    except Exception:  # PDFium failing on a page pypdf parsed: keep pypdf's text
+        return None, None
+    text = layout.text
+    if (shows_text and not text.strip()) or _RIGHT_TO_LEFT.search(text):
+        return None, None
+    return layout, text
+
+
+_SHOW_TEXT = {b"Tj", b"TJ", b"'", b'"'}
+
+
+def _draws_forms(page: pypdf.PageObject) -> bool:
+    resources = page.get("/Resources")
+    resources = resources.get_object() if resources is not None else None
+    xobjects = resources.get("/XObject") if isinstance(resources, dict) else None
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if not isinstance(xobjects, dict):
+        return False
+    return any(getattr(x.get_object(), "get", lambda *_: None)("/Subtype") == "/Form" for x in xobjects.values())
 
 
 def _cut(text: str, room: int, nothing_kept: bool) -> str:

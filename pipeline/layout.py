@@ -383,8 +383,10 @@ def order_blocks(blocks: list[Block]) -> list[Block]:
     """Blocks in reading order: bands from top to bottom, columns left to right in a band.
 
     The page is cut across wherever no block crosses; neighbouring bands that share a
-    column gutter and hold no block spanning it are one band again (two columns whose
-    paragraph breaks happen to line up must not be read across). A band with a gutter is
+    column gutter, or where one band's blocks all sit inside the other's columns, and that
+    hold no block spanning the page, are one band again (two columns whose paragraph
+    breaks happen to line up must not be read across; a column that runs on below a
+    shorter one is still a column). A band with a gutter is
     cut into columns, each ordered the same way; a band without one is read top to bottom.
     """
     if len(blocks) <= 1:
@@ -392,18 +394,27 @@ def order_blocks(blocks: list[Block]) -> list[Block]:
     left, right = min(b.x0 for b in blocks), max(b.x1 for b in blocks)
     width = max(right - left, 1.0)
     bands = _bands(blocks)
-    merged: list[tuple[list[Block], list[tuple[float, float]]]] = []
+    merged: list[tuple[list[Block], list[tuple[float, float]], bool]] = []  # (blocks, gutters, wide)
     for band in bands:
         wide = any(b.x1 - b.x0 > _WIDE * width for b in band)
         gaps = [] if wide else _gutters(band)
-        if merged and gaps and merged[-1][1]:
-            shared = _shared(merged[-1][1], gaps)
-            if shared:
-                merged[-1] = (merged[-1][0] + band, shared)
+        if merged and not wide and not merged[-1][2]:
+            before, before_gaps, _ = merged[-1]
+            # Columns go on: the gutters line up, or one band's blocks all sit inside the
+            # other's columns (a column that runs on below a shorter one).
+            joined = None
+            if gaps and before_gaps:
+                joined = _shared(before_gaps, gaps) or None
+            elif before_gaps and not any(_crosses(b, before_gaps) for b in band):
+                joined = before_gaps
+            elif gaps and not any(_crosses(b, gaps) for b in before):
+                joined = gaps
+            if joined:
+                merged[-1] = (before + band, joined, False)
                 continue
-        merged.append((band, gaps))
+        merged.append((band, gaps, wide))
     out: list[Block] = []
-    for band, gaps in merged:
+    for band, gaps, _ in merged:
         if not gaps:
             out += sorted(band, key=lambda b: (b.top, b.x0))
             continue
@@ -444,6 +455,10 @@ def _gutters(band: list[Block]) -> list[tuple[float, float]]:
             gaps.append((reach, x0))
         reach = max(reach, x1)
     return gaps
+
+
+def _crosses(block: Block, gaps: list[tuple[float, float]]) -> bool:
+    return any(block.x0 < g1 and block.x1 > g0 for g0, g1 in gaps)
 
 
 def _shared(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:

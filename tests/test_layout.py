@@ -108,3 +108,12 @@ def test_every_word_of_the_page_is_in_some_block(name):
     body = re.findall(r"\w+", case.body_text)
     found = set(re.findall(r"\w+", text))
     assert [w for w in body if w not in found] == []
+
+
+def test_order_a_column_that_runs_on_below_a_shorter_one_stays_a_column():
+    # The right column ends high; the left one goes on with a heading: left first, all of it.
+    blocks = [
+        block(50, 60, 290, 440, "L1"), block(310, 60, 550, 230, "R1"),
+        block(50, 455, 120, 465, "heading"), block(50, 470, 290, 720, "L2"),
+    ]
+    assert [b.text for b in order_blocks(blocks)] == ["L1", "heading", "L2", "R1"]
