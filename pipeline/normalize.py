@@ -7,7 +7,7 @@
 The rules, in the order they run (each is a small function below, with a before/after
 example taken from the reference extraction of arXiv:2402.13116):
 
-    characters   repair_mojibake, unify_line_breaks, remove_invisible,
+    characters   repair_mojibake, ftfy_encoding, unify_line_breaks, remove_invisible,
                  attach_spacing_accents, apply_nfkc
     lines        remove_arxiv_stamps (on a page's text), clean_line_whitespace,
                  drop_running_headers and drop_page_numbers (need every page's lines)
@@ -29,6 +29,7 @@ those need layout, and are left to the LLM step too.
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 import sys
@@ -67,14 +68,18 @@ def normalize_text(text: str) -> str:
     from a viewer carries them at page breaks in the middle of the text.
     """
     # Repairing can expose an older layer of mojibake (text encoded twice): repeat.
+    found = False
     for _ in range(10):
         codec = detect_mojibake(text)
         if codec is None:
             break
+        found = True
         repaired = repair_mojibake(text, codec)
         if repaired == text:
             break
         text = repaired
+    if found:
+        text = ftfy_encoding(text, evidence=True)  # what our repair leaves
     lines = _page_lines(text, None)
     lines = [line for line in lines if not _is_page_label(line)]
     joined = split_glued_words(join_lines([lines], [1])).text
@@ -92,6 +97,7 @@ def _page_lines(text: str, codec: str | None) -> list[str]:
     """The character rules, stamp removal and whitespace clean-up for one page."""
     if codec is not None:
         text = repair_mojibake(text, codec)
+    text = ftfy_encoding(text, evidence=codec is not None)
     text = unify_line_breaks(text)
     text = remove_invisible(text)
     text = attach_spacing_accents(text)
@@ -104,6 +110,40 @@ def _page_lines(text: str, codec: str | None) -> list[str]:
 
 
 # --- characters ------------------------------------------------------------------------
+
+
+def ftfy_encoding(text: str, evidence: bool = False) -> str:
+    """ftfy's encoding repair for what repair_mojibake leaves (Latin-1, text broken twice),
+    with every other ftfy fix off, so that nothing else changes; only where the text shows
+    UTF-8 read one byte per character, or `evidence` says detect_mojibake found some.
+
+    "cafÃ©" -> "café". repair_mojibake runs first: on real math-heavy text (the KD survey's
+    Mac Roman "ùë" letters) ftfy alone leaves some broken; after ours it changes nothing
+    there (bench/words.py --mojibake-only; docs/QUALITY.md).
+    """
+    if not evidence and not _UTF8_AS_LATIN.search(text):
+        return text  # no sign of UTF-8 read as one byte per character: ftfy is not asked
+    import ftfy
+
+    return ftfy.fix_text(text, _ftfy_config())
+
+
+# A UTF-8 lead byte read as Latin-1 / cp1252 ("Ã", "â") followed by a continuation byte
+# read the same way ("©", "€", "\x80"): what text broken this way always shows. ftfy alone
+# can take a short run of real text for mojibake ("Àa"), so it runs only on this evidence.
+_UTF8_AS_LATIN = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178]")
+
+
+@functools.cache
+def _ftfy_config():
+    import ftfy  # imported on first use: it is a second or so of start-up for pasted text only
+
+    return ftfy.TextFixerConfig(
+        unescape_html=False, remove_terminal_escapes=False, fix_latin_ligatures=False,
+        fix_character_width=False, uncurl_quotes=False, fix_line_breaks=False,
+        fix_surrogates=True, remove_control_chars=False, normalization=None,
+    )
+
 
 # Characters that UTF-8 mojibake produces for common punctuation and nothing else does:
 # "’" (E2 80 99) read as Mac Roman is "‚Äô", read as Windows-1252 is "â€™".

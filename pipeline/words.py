@@ -157,8 +157,11 @@ _PREFIXES = frozenset(
 def _confident(run: str, pieces: list[str]) -> bool:
     """A run with capitals inside ("KnowledgeDistillation", "OpenAssistant") may be a name:
     split it only with a lower-case piece or at least three pieces. A prefix and a word
-    ("over" + "parameterized") is one word."""
+    ("over" + "parameterized") is one word. A split into mostly one-letter pieces is not one."""
     if len(pieces) == 2 and pieces[0].lower() in _PREFIXES:
+        return False
+    # Many one-letter pieces ("AAAAAAAAAAAA" -> "A A A ...") is letters, not words.
+    if 3 * sum(len(p) == 1 for p in pieces) > len(pieces):
         return False
     if run[1:] != run[1:].lower() and not run.isupper():
         return len(pieces) >= 3 or any(p == p.lower() for p in pieces)
