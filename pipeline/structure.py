@@ -116,7 +116,7 @@ def classify(pages: Sequence[tuple[int, PageLayout]]) -> list[list[str]]:
         for i, block in enumerate(page.blocks):
             labels[p][i] = _furniture(block, page, size, body_top, body_bottom, (p, i) in repeated, bool(body))
         _label_page(page, labels[p], size, first=(p == 0 and number == 1), body_bottom=body_bottom)
-    _label_sections(pages, labels, size)
+    _label_sections(pages, labels)
     return labels
 
 
@@ -332,20 +332,26 @@ def _author_like(block: Block) -> bool:
     return capitalised / len(words) >= 0.7
 
 
-def _label_sections(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], size: float) -> None:
-    """From a References heading on: references; from an Appendix heading on: appendix."""
+def _label_sections(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]]) -> None:
+    """From a References heading on: references; from an Appendix heading on: appendix.
+
+    A numbered heading after a reference list ("4 Results": a chapter's references in a
+    longer document) ends it; after the references, a lettered heading ("A Proofs") starts
+    the appendix.
+    """
     section = ""
     for p, (_, page) in enumerate(pages):
         for i, block in enumerate(page.blocks):
             label = labels[p][i]
             text = " ".join(block.text.split())
             first_line = block.lines[0].text.strip()
-            if label in ("heading", "body", "figure", "") or label == "title":
-                if _REFERENCES.fullmatch(text) or (_REFERENCES.fullmatch(first_line) and label != "title"):
-                    section = "references"
-                elif label == "heading" and (_APPENDIX.match(text) or (section == "references" and _LETTERED.fullmatch(text))):
-                    section = "appendix"
-            if section and label not in ("header", "footer", "page number", "stamp"):
+            if _REFERENCES.fullmatch(text) or (label != "title" and _REFERENCES.fullmatch(first_line)):
+                section = "references"
+            elif label == "heading" and (_APPENDIX.match(text) or (section == "references" and _LETTERED.fullmatch(text))):
+                section = "appendix"
+            elif label == "heading" and section == "references" and re.match(r"\d", text) and _NUMBERED.match(text):
+                section = ""
+            if section and label not in _ALWAYS_DROPPED - {"figure", "table"}:
                 labels[p][i] = section
 
 

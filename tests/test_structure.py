@@ -111,3 +111,19 @@ def test_body_text_is_kept_whole(name):
     body = re.findall(r"\w+", case.body_text.lower())
     missing = [w for w in body if w not in set(words)]
     assert missing == []
+
+
+def test_a_numbered_heading_after_a_reference_list_ends_it():
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(text, top, size=10.0, font="Times-Roman"):
+        return Block((Line(text, 54, top, 300, top + size, size, font),))
+
+    body = "The student model approximates the teacher on every benchmark we tried, and more."
+    page = PageLayout(612, 792, (
+        block(body, 100), block("References", 150, 11, "Times-Bold"),
+        block("[1] A. Lovelace. Notes on the analytical engine. 1843.", 170, 9),
+        block("4 Results", 200, 11, "Times-Bold"), block(body.replace("tried", "ran"), 220),
+    ))
+    labels = structure.classify([(3, page)])[0]
+    assert labels == ["body", "references", "references", "heading", "body"]
