@@ -10,8 +10,8 @@ extract the text of selected pages one page at a time, within a character budget
 
 With a layout document (pipeline.layout.open_layout: PDFium), a page's text is its blocks
 in reading order and the page carries its layout (PageText.layout); without one, or when
-the page draws forms or PDFium's text looks wrong (see _read_with_layout), it is pypdf's
-default extraction, which follows the order of the page's content stream. pypdf opens the
+PDFium's text looks wrong or a page's forms go past pypdf's limit (_read_with_layout), it
+is pypdf's default extraction, which follows the order of the page's content stream. pypdf opens the
 file, checks the password, reads the metadata, and decodes and parses every page's content
 with its limits either way: a page it refuses is refused.
 
@@ -601,7 +601,7 @@ def iter_pages(
                 page = reader.pages[number - 1]
                 text = None
                 if layout_doc is not None:
-                    layout, text = _read_with_layout(layout_doc, page, number)
+                    layout, text = _read_with_layout(layout_doc, page, number, forms)
                 if text is None:
                     text = page.extract_text()
         except Exception as exc:  # one bad page must not cost the others; see module doc
@@ -640,26 +640,38 @@ def iter_pages(
 _RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 
 
-def _read_with_layout(layout_doc, page: pypdf.PageObject, number: int) -> tuple[PageLayout | None, str | None]:
-    """(layout, its text) of a page from PDFium, or (None, None) when pypdf's text must serve.
+def _read_with_layout(
+    layout_doc, page: pypdf.PageObject, number: int, forms: _SkippedForms
+) -> tuple[PageLayout | None, str | None]:
+    """(layout, its text) of a page from PDFium; (None, pypdf's text) or (None, None) when
+    pypdf's text must serve (None: not read yet).
 
     pypdf decodes and parses the page's content stream first, with its limits: a page it
     refuses is refused (raises as extract_text would), so hostile content never reaches
-    PDFium. A page that draws forms is left to pypdf's extract_text, whose form limit bounds
-    them (PDFium would follow them all), and so is one whose layout looks wrong: no text
-    where the stream shows text, or a right-to-left script (PDFium gives visual order).
+    PDFium. A page that draws forms (figures often are) is read by pypdf's extract_text too,
+    whose form limit bounds them: past the limit, or when PDFium's text is far longer or
+    shorter than pypdf's (PDFium follows every form), pypdf's text serves. So it does when
+    the layout looks wrong otherwise: no text where the stream shows text, or a
+    right-to-left script (PDFium gives visual order).
     """
     contents = page.get_contents()
     shows_text = contents is not None and any(op in _SHOW_TEXT for _, op in contents.operations)
+    plain = None
     if _draws_forms(page):
-        return None, None
+        plain = page.extract_text()
+        if forms.seen:
+            return None, plain
     try:
         layout = read_layout(layout_doc, number)
     except Exception:  # PDFium failing on a page pypdf parsed: keep pypdf's text
-        return None, None
+        return None, plain
     text = layout.text
     if (shows_text and not text.strip()) or _RIGHT_TO_LEFT.search(text):
-        return None, None
+        return None, plain
+    if plain is not None:
+        letters, plain_letters = (sum(not ch.isspace() for ch in t) for t in (text, plain))
+        if not 0.5 * plain_letters <= letters <= 1.5 * plain_letters + 200:
+            return None, plain
     return layout, text
 
 

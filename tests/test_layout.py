@@ -117,3 +117,23 @@ def test_order_a_column_that_runs_on_below_a_shorter_one_stays_a_column():
         block(50, 455, 120, 465, "heading"), block(50, 470, 290, 720, "L2"),
     ]
     assert [b.text for b in order_blocks(blocks)] == ["L1", "heading", "L2", "R1"]
+
+
+def test_a_page_that_draws_its_figure_as_a_form_keeps_its_layout():
+    # LaTeX includes PDF figures as form XObjects: such pages must not lose the structure stage.
+    from pipeline import extract
+
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.beginForm("figure")
+    c.setFont("Helvetica", 7)
+    c.drawString(200, 500, "E[CLS]")
+    c.endForm()
+    c.setFont("Times-Roman", 10)
+    c.drawString(72, 700, "Body text drawn on the page itself, around a figure.")
+    c.doForm("figure")
+    c.save()
+    pdf = buf.getvalue()
+    (page,) = extract.iter_pages(extract.open_pdf(pdf), [1], layout_doc=layout.open_layout(pdf))
+    assert page.layout is not None
+    assert "E[CLS]" in page.text and "Body text drawn" in page.text
