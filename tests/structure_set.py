@@ -11,14 +11,25 @@ display math, references and appendix, running headers over pages, positioned wo
 `tests` are JSONL-style dicts for bench/olmocr_tests.py; `body_text` is what a perfect
 podcast-ready extraction keeps, in reading order.
 
-It writes no files and holds no real PDFs; scoring is bench/structure.py's job.
+Real cases (category "real") follow the generated ones: small PDFs of scholarly papers with
+licences that allow redistribution, in tests/data/real/ (README.md there gives each one's
+source, licence and changes), each with a JSON file beside it holding its hand-written
+tests and body text ({"name", "category", "pdf", "pages", "body_text_scope", "body_text",
+"tests"}), in the order of REAL_CASES.
+
+It writes no files; scoring is bench/structure.py's job.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tests.pdf_factory import STRUCTURE_GENERATORS
+
+REAL_DIR = Path(__file__).resolve().parent / "data" / "real"
+REAL_CASES = ["bmc_jner_2016_fes_p1-2", "chemrxiv_2025_silyl_dienol_p2"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,13 @@ class Case:
 
 
 def case_names() -> list[str]:
-    return [g.__name__.removeprefix("structure_") for g in STRUCTURE_GENERATORS]
+    return [g.__name__.removeprefix("structure_") for g in STRUCTURE_GENERATORS] + REAL_CASES
+
+
+def _real_case(name: str) -> Case:
+    record = json.loads((REAL_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    pdf = (REAL_DIR / record["pdf"]).read_bytes()
+    return Case(record["name"], record["category"], pdf, record["tests"], record["body_text"], record["pages"])
 
 
 def build_set(names: list[str] | None = None) -> list[Case]:
@@ -44,6 +61,10 @@ def build_set(names: list[str] | None = None) -> list[Case]:
             continue
         doc = generator()
         cases.append(Case(doc.name, doc.category, doc.pdf, doc.tests, doc.body_text, doc.pages))
+    for name in REAL_CASES:
+        if names and name not in names:
+            continue
+        cases.append(_real_case(name))
     if names:
         unknown = set(names) - {c.name for c in cases}
         if unknown:
