@@ -651,11 +651,11 @@ def _read_with_layout(
     PDFium. A page that draws forms (figures often are) is read by pypdf's extract_text too,
     whose form limit bounds them: past the limit, or when PDFium's text is far longer or
     shorter than pypdf's (PDFium follows every form), pypdf's text serves. So it does when
-    the layout looks wrong otherwise: no text where the stream shows text, or a
-    right-to-left script (PDFium gives visual order).
+    the layout looks wrong otherwise: far fewer characters than the stream's strings hold,
+    or a right-to-left script (PDFium gives visual order).
     """
     contents = page.get_contents()
-    shows_text = contents is not None and any(op in _SHOW_TEXT for _, op in contents.operations)
+    shown = _shown_bytes(contents.operations) if contents is not None else 0
     plain = None
     if _draws_forms(page):
         plain = page.extract_text()
@@ -666,16 +666,32 @@ def _read_with_layout(
     except Exception:  # PDFium failing on a page pypdf parsed: keep pypdf's text
         return None, plain
     text = layout.text
-    if (shows_text and not text.strip()) or _RIGHT_TO_LEFT.search(text):
+    letters = sum(not ch.isspace() for ch in text)
+    # Far fewer characters than the page's strings hold, even at two bytes a character:
+    # PDFium lost text (it cuts a run of tens of thousands of characters, for one).
+    if letters < 0.25 * shown - 50 or _RIGHT_TO_LEFT.search(text):
         return None, plain
     if plain is not None:
-        letters, plain_letters = (sum(not ch.isspace() for ch in t) for t in (text, plain))
+        plain_letters = sum(not ch.isspace() for ch in plain)
         if not 0.5 * plain_letters <= letters <= 1.5 * plain_letters + 200:
             return None, plain
     return layout, text
 
 
 _SHOW_TEXT = {b"Tj", b"TJ", b"'", b'"'}
+
+
+def _shown_bytes(operations) -> int:
+    """Bytes of the strings the content stream shows (Tj, TJ, ', ")."""
+    total = 0
+    for operands, operator in operations:
+        if operator not in _SHOW_TEXT or not operands:
+            continue
+        value = operands[-1]
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, (str, bytes)):
+                total += len(item)
+    return total
 
 
 def _draws_forms(page: pypdf.PageObject) -> bool:

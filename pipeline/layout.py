@@ -216,6 +216,7 @@ def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
         known = sorted(i for i in starts if i >= 0)
         name = ctypes.create_string_buffer(128)
         flags = ctypes.c_int()
+        matrix = raw.FS_MATRIX()
         runs = []
         for (left, bottom, right, top), start in zip(rects, starts):
             if start >= 0:
@@ -230,7 +231,11 @@ def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
                 continue
             size, font, angle = 0.0, "", 0.0
             if start >= 0:
+                # The font size times the text matrix's vertical scale: producers that set
+                # the font at 1 pt and scale it with the matrix are common.
                 size = raw.FPDFText_GetFontSize(textpage, start)
+                if raw.FPDFText_GetMatrix(textpage, start, matrix):
+                    size *= math.hypot(matrix.c, matrix.d) or 1.0
                 raw.FPDFText_GetFontInfo(textpage, start, name, ctypes.sizeof(name), ctypes.byref(flags))
                 font = _SUBSET.sub("", name.value.decode("latin-1", "replace"))
                 angle = raw.FPDFText_GetCharAngle(textpage, start)

@@ -62,7 +62,7 @@ _REFERENCES = re.compile(r"(?:\d+\.?\s*|[IVX]+\.\s*)?(references|bibliography|li
 _APPENDIX = re.compile(r"(?:appendix|appendices|supplementary material|supplementary information|supplemental material)\b.{0,80}", re.I)
 _LETTERED = re.compile(r"[A-H](?:\.\d+)*\.?\s+[A-Z][^.]{2,80}")  # "A Proofs", "B.1 Setup" after the references
 _NUMBERED = re.compile(r"(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[IVX]{1,4}\.|[A-H]\.\d{1,2}(?:\.\d{1,2})?)\s+\S")
-_CAPTION = re.compile(r"(?:figure|fig\.|table|tab\.|algorithm|listing|chart|exhibit)\s*[A-Z]?\d+[a-z]?\s*[.:|\-\u2013\u2014]", re.I)
+_CAPTION = re.compile(r"(?:figure|fig\.|table|tab\.|algorithm|listing|chart|exhibit|scheme|plate|box)\s*[A-Z]?\d+[a-z]?\s*[.:|\-\u2013\u2014]", re.I)
 _ABSTRACT = re.compile(r"abstract\b", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\{[\w.,\s-]+\}@[\w.-]+")
 _PAGE_NUMBER = re.compile(
@@ -115,7 +115,7 @@ def classify(pages: Sequence[tuple[int, PageLayout]]) -> list[list[str]]:
         body_bottom = max((b.bottom for b in body), default=page.height * (1 - _MARGIN))
         for i, block in enumerate(page.blocks):
             labels[p][i] = _furniture(block, page, size, body_top, body_bottom, (p, i) in repeated, bool(body))
-        _label_page(page, labels[p], size, first=(p == 0 and number == 1), body_bottom=body_bottom)
+        _label_page(page, labels[p], size, first=(p == 0 and number == 1), body=body)
     _label_sections(pages, labels)
     return labels
 
@@ -125,16 +125,20 @@ def _furniture(block: Block, page: PageLayout, size: float, body_top: float, bod
     if block.rotated:
         return "stamp"
     text = " ".join(line.text for line in block.lines).strip()
-    if len(block.lines) <= 3 and len(text) <= 250:
-        kinds = {patterns.is_furniture_line(line.text) for line in block.lines}
-        kinds.discard("email")  # an e-mail line is the author block's, not furniture
-        if kinds and None not in kinds:
-            return "page number" if kinds == {"page number"} else "stamp"
-    if _is_paragraph(block, size) or len(block.lines) > 2:
-        return ""
     # The strips above the body's first line and below its last, near the page's edges.
     top_zone = block.bottom <= body_top + 1 and block.top < page.height * _MARGIN * 1.4
     bottom_zone = block.top >= body_bottom - 1 and block.bottom > page.height * (1 - _MARGIN * 1.4)
+    if len(block.lines) <= 3 and len(text) <= 250:
+        kinds = {patterns.is_furniture_line(line.text) for line in block.lines}
+        kinds.discard("email")  # an e-mail line is the author block's, not furniture
+        if kinds == {"page number"}:
+            # A lone number is a page number in the margins only (elsewhere: a table cell).
+            if top_zone or bottom_zone:
+                return "page number"
+        elif kinds and None not in kinds:
+            return "stamp"
+    if _is_paragraph(block, size) or len(block.lines) > 2:
+        return ""
     if (top_zone or bottom_zone) and _PAGE_NUMBER.fullmatch(text):
         return "page number"
     if repeated and block.size <= size + 1.5:
@@ -187,9 +191,12 @@ def _starts_with_mark(block: Block) -> bool:
     return any(offset == 0 for offset, _ in first.marks) or bool(_FOOTNOTE_START.match(first.text))
 
 
-def _is_footnote(block: Block, page: PageLayout, size: float, body_bottom: float) -> bool:
-    """Smaller text under the body: starting with a mark, or in the page's lower part."""
-    if block.size >= size - 0.6 or block.top < body_bottom - 2:
+def _is_footnote(block: Block, page: PageLayout, size: float, body: list[Block]) -> bool:
+    """Smaller text with no running text under it in its column: starting with a mark, or
+    in the page's lower part (a column's foot: the other column may run lower)."""
+    if block.size >= size - 0.6:
+        return False
+    if any(b.top >= block.bottom - 2 and _overlaps(b, block) for b in body):
         return False
     return _starts_with_mark(block) or block.top > 0.6 * page.height
 
@@ -222,7 +229,7 @@ def _is_math(block: Block, size: float) -> bool:
     return (symbols >= 2 and (numbered or words <= 3 or math_font)) or (math_font and symbols >= 1 and words <= 4)
 
 
-def _label_page(page: PageLayout, labels: list[str], size: float, first: bool, body_bottom: float) -> None:
+def _label_page(page: PageLayout, labels: list[str], size: float, first: bool, body: list[Block]) -> None:
     blocks = page.blocks
     # Captions, and the figure or table each one names.
     for i, block in enumerate(blocks):
@@ -235,22 +242,26 @@ def _label_page(page: PageLayout, labels: list[str], size: float, first: bool, b
             continue
         if _is_math(block, size):
             labels[i] = "math"
-        elif _is_footnote(block, page, size, body_bottom):
+        elif _is_footnote(block, page, size, body):
             labels[i] = "footnote"
         elif _is_paragraph(block, size):
             labels[i] = "body"
         elif _is_heading(block, size):
             labels[i] = "heading"
-    # Footnotes: small text under the body that follows a footnote.
-    for i, block in enumerate(blocks):
-        if not labels[i] and block.size < size - 0.6 and block.top >= body_bottom - 2 and i and labels[i - 1] == "footnote":
-            labels[i] = "footnote"
     # What is left is neither running text nor a heading: labels and cells of a figure or a
     # table (the nearest caption says which), or stray pieces of one.
     for i, block in enumerate(blocks):
         if labels[i]:
             continue
         labels[i] = _float_kind(page, labels, i, size)
+    # Notes set small just under a table or a figure ("Reaction conditions: ...") are the float's.
+    for i, block in enumerate(blocks):
+        if labels[i] != "body" or block.size >= size * 0.92:
+            continue
+        for j, other in enumerate(blocks):
+            if labels[j] in ("table", "figure") and 0 <= block.top - other.bottom < 2 * size and _overlaps(other, block):
+                labels[i] = labels[j]
+                break
     if first:
         _label_front(blocks, labels, size)
     for i, block in enumerate(blocks):
@@ -380,7 +391,7 @@ def _keep(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], sett
                     parts.append("\n\n" + EQUATION + "\n\n")
                     previous_open = False
                 continue
-            text = _block_text(block, number, footnote_starts, removed)
+            text = _block_text(block, number, footnote_starts, removed, settings.citations == "remove")
             if label in _ON_ITS_OWN:
                 parts.append("\n\n" + " ".join(text.split()) + "\n\n")
                 previous_open = False
@@ -406,18 +417,27 @@ def _kept(label: str, settings: Settings) -> bool:
     return bool(getattr(settings, _OPTIONAL[label]))
 
 
-def _block_text(block: Block, page: int, footnote_starts: set[str], removed: list[Removed]) -> str:
-    """The block's lines, paragraphs apart, with footnote marks out and other superscripts back in."""
+def _block_text(block: Block, page: int, footnote_starts: set[str], removed: list[Removed],
+                drop_citation_marks: bool) -> str:
+    """The block's lines, paragraphs apart, with footnote marks out and other superscripts
+    back in, except superscript reference numbers ("... (entry 5).⁷") when citations go."""
     paragraphs = []
     for lines in block.paragraphs():
         texts = []
         for line in lines:
             text = line.text
             for offset, mark in sorted(line.marks, reverse=True):
-                footnote = mark in footnote_starts or mark.strip(",") in footnote_starts or not mark[0].isdigit()
                 before = text[offset - 1] if offset else ""
-                if footnote and (before.isalpha() or before in ".,;:)\"'\u201d"):
+                after_word = before.isalpha() or before in ".,;:)\"'\u201d\u2019"
+                footnote = mark in footnote_starts or mark.strip(",") in footnote_starts or not mark[0].isdigit()
+                # A number raised after a word of three letters or more, or after punctuation,
+                # refers to a note or a reference; after "x" or "10" it may be an exponent.
+                word = re.search(r"(\w+)\W*$", text[:offset])
+                reference = mark[0].isdigit() and (not word or len(word.group(1)) >= 3 and not word.group(1).isdigit())
+                if footnote and after_word:
                     removed.append(Removed(page, "footnote mark", mark))
+                elif drop_citation_marks and after_word and reference:
+                    removed.append(Removed(page, "citation", mark))
                 else:
                     text = text[:offset] + mark + text[offset:]
             texts.append(text)

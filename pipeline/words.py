@@ -150,7 +150,8 @@ def segment(run: str) -> list[str] | None:
 # "counterfactually" are one word, not two.
 _PREFIXES = frozenset(
     "over under counter multi hyper inter intra super sub semi non pre post re de un anti "
-    "meta self cross out auto micro macro mini".split()
+    "meta self cross out auto micro macro mini electro neuro bio photo thermo hydro geo "
+    "psycho immuno cardio nano poly mono".split()
 )
 
 
