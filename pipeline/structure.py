@@ -430,10 +430,10 @@ def _block_text(block: Block, page: int, footnote_starts: set[str], removed: lis
                 before = text[offset - 1] if offset else ""
                 after_word = before.isalpha() or before in ".,;:)\"'\u201d\u2019"
                 footnote = mark in footnote_starts or mark.strip(",") in footnote_starts or not mark[0].isdigit()
-                # A number raised after a word of three letters or more, or after punctuation,
+                # A number raised after punctuation, or after a word of three letters or more,
                 # refers to a note or a reference; after "x" or "10" it may be an exponent.
-                word = re.search(r"(\w+)\W*$", text[:offset])
-                reference = mark[0].isdigit() and (not word or len(word.group(1)) >= 3 and not word.group(1).isdigit())
+                word = re.search(r"(\w+)$", text[:offset])
+                reference = mark[0].isdigit() and (not word or (len(word.group(1)) >= 3 and not word.group(1).isdigit()))
                 if footnote and after_word:
                     removed.append(Removed(page, "footnote mark", mark))
                 elif drop_citation_marks and after_word and reference:

@@ -23,23 +23,16 @@ It writes no files; scoring is bench/structure.py's job.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.pdf_factory import STRUCTURE_GENERATORS
+from tests.pdf_factory import STRUCTURE_GENERATORS, SetDocument
 
 REAL_DIR = Path(__file__).resolve().parent / "data" / "real"
 REAL_CASES = ["bmc_jner_2016_fes_p1-2", "chemrxiv_2025_silyl_dienol_p2"]
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str
-    category: str
-    pdf: bytes = field(repr=False)
-    tests: list[dict] = field(repr=False)
-    body_text: str = field(repr=False)
-    pages: int = 1
+# A case is a generated document's record (name, category, pdf, tests, body_text, pages).
+Case = SetDocument
 
 
 def case_names() -> list[str]:
@@ -59,8 +52,7 @@ def build_set(names: list[str] | None = None) -> list[Case]:
         name = generator.__name__.removeprefix("structure_")
         if names and name not in names:
             continue
-        doc = generator()
-        cases.append(Case(doc.name, doc.category, doc.pdf, doc.tests, doc.body_text, doc.pages))
+        cases.append(generator())
     for name in REAL_CASES:
         if names and name not in names:
             continue

@@ -137,3 +137,18 @@ def test_a_page_that_draws_its_figure_as_a_form_keeps_its_layout():
     (page,) = extract.iter_pages(extract.open_pdf(pdf), [1], layout_doc=layout.open_layout(pdf))
     assert page.layout is not None
     assert "E[CLS]" in page.text and "Body text drawn" in page.text
+
+
+def test_font_size_counts_the_text_matrix_scale():
+    # Some producers set the font at 1 pt and scale it with the text matrix.
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    text = c.beginText()
+    text.setTextTransform(10, 0, 0, 10, 72, 700)
+    text.setFont("Times-Roman", 1)
+    text.textOut("Scaled words keep their size.")
+    c.drawText(text)
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    assert page.text == "Scaled words keep their size."
+    assert abs(page.blocks[0].size - 10) < 0.5

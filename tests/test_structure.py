@@ -127,3 +127,16 @@ def test_a_numbered_heading_after_a_reference_list_ends_it():
     ))
     labels = structure.classify([(3, page)])[0]
     assert labels == ["body", "references", "references", "heading", "body"]
+
+
+def test_raised_numbers_are_reference_marks_after_words_and_exponents_after_numbers():
+    from pipeline.layout import Block, Line
+
+    line = Line("addition (entry 5). Then x and 10 tokens", 54, 100, 300, 110, 10.0, "Times-Roman",
+                marks=((19, "7"), (26, "2"), (33, "5")))
+    removed = []
+    text = structure._block_text(Block((line,)), 2, set(), removed, drop_citation_marks=True)
+    assert text == "addition (entry 5). Then x2 and 105 tokens"
+    assert [(r.category, r.text) for r in removed] == [("citation", "7")]
+    kept = structure._block_text(Block((line,)), 2, set(), [], drop_citation_marks=False)
+    assert kept == "addition (entry 5).7 Then x2 and 105 tokens"
