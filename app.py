@@ -63,6 +63,7 @@ from pipeline.output import ResultWriter, gap_runs, join_result, removed_file_te
 from pipeline.run import process_chunks, run
 from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES
 from sessions import Line, LineFull, RunState, Sessions, StopFile, safe_name
+from webapp.offered import ModelNotOffered, OfferedModels
 from views import (
     chunk_choices,
     chunk_view,
@@ -86,6 +87,9 @@ MODEL_CHOICES = [
     "Qwen/Qwen2.5-1.5B-Instruct",
 ]
 MODEL_ENV = "PDF_CLEANER_MODEL"
+# Which models visitors may pick (webapp/offered.py); serve() decides it from its flags, the
+# environment and whether others can reach the page. Until then: a local page, free choice.
+OFFERED = OfferedModels.from_environment(None, None, None, "127.0.0.1", share=False)
 # Used when the bundled package is missing (a Space cannot install it with --no-deps).
 FALLBACK_HUB_MODEL = "HuggingFaceTB/SmolLM2-360M-Instruct"
 ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
@@ -390,6 +394,12 @@ def empty_outputs() -> list:
 # settings from the page
 
 
+def model_choices() -> list[str]:
+    """The dropdown's models: the offered ones, and a few suggestions when any may be typed."""
+    names = list(OFFERED.names)
+    return names + [n for n in MODEL_CHOICES if n not in names] if OFFERED.free else names
+
+
 def make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                   temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
                   max_pages=None, copy_bias=None, layout=None, keep=None, math=None,
@@ -408,13 +418,19 @@ def make_settings(password, pages, max_chars, model, rules_only, chunk_size, bat
     batch = number(batch_size, 0)
     seed_value = number(seed, -1)
     bias = number(copy_bias, -1.0, float)
+    chosen = (model or "").strip() or (MODEL.name or models.BUNDLED)
+    if not rules_only:
+        try:
+            OFFERED.check(chosen)  # before anything is loaded or looked up
+        except ModelNotOffered as exc:
+            raise user_error(str(exc)) from None
     return Settings(
         password=password or None,
         pages=(pages or "").strip() or None,
         max_chars=max(1, number(max_chars, defaults.max_chars)),
         chunk_size=max(1, number(chunk_size, defaults.chunk_size)),
         use_llm=not rules_only,
-        model=(model or "").strip() or (MODEL.name or models.BUNDLED),
+        model=chosen,
         system_prompt=prompt or None,
         temperature=max(0.0, number(temperature, defaults.temperature, float)),
         top_p=min(1.0, max(0.01, number(top_p, defaults.top_p, float))),
@@ -963,9 +979,10 @@ def build() -> gr.Blocks:
                 )
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
                     model = gr.Dropdown(
-                        choices=MODEL_CHOICES, value=MODEL.name or models.BUNDLED, allow_custom_value=True,
-                        label="Model", elem_id="model",
-                        info="'bundled' needs no download; or type any Hugging Face id or local folder.",
+                        choices=model_choices(), value=MODEL.name or models.BUNDLED,
+                        allow_custom_value=OFFERED.free, label="Model", elem_id="model",
+                        info=("'bundled' needs no download; or type any Hugging Face id or local folder."
+                              if OFFERED.free else "The models this server offers."),
                     )
                     rules_only = gr.Checkbox(label="Rules only (no LLM)", value=MODEL.name is None,
                                              elem_id="rules-only")
@@ -1115,6 +1132,13 @@ def build_parser() -> argparse.ArgumentParser:
                         default=int(os.environ.get(READ_MEMORY_ENV) or defaults.read_memory_mb),
                         help=f"memory the process reading one PDF may use (default: ${READ_MEMORY_ENV} "
                              f"or {defaults.read_memory_mb})")
+    parser.add_argument("--models", default=None, type=lambda text: [n for n in text.split(",") if n.strip()],
+                        help="comma-separated models visitors may pick (default: $PDF_CLEANER_MODELS, "
+                             "or the server's model and 'bundled')")
+    parser.add_argument("--free-model-choice", action=argparse.BooleanOptionalAction, default=None,
+                        help="let visitors type any Hub id or local folder (default: only on a page "
+                             "served on a loopback address, with no --share, no Space and no --models; "
+                             "$PDF_CLEANER_FREE_MODEL_CHOICE=1/0)")
     return parser
 
 
@@ -1129,9 +1153,10 @@ def _size_arg(text: str) -> str:
 def serve(host: str = "127.0.0.1", port: int | None = 7860, *, share: bool = False, model: str | None = None,
           max_file_size: str | int = MAX_FILE_SIZE, queue_size: int = QUEUE_SIZE,
           read_timeout: float | None = None, read_memory_mb: int | None = None,
+          models_offered: list[str] | None = None, free_model_choice: bool | None = None,
           prevent_thread_lock: bool = False, quiet: bool = False) -> gr.Blocks:
     """Start loading the model, build the page and launch the server."""
-    global UPLOAD_LIMIT
+    global UPLOAD_LIMIT, OFFERED
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # skipped pages are reported on the page
     UPLOAD_LIMIT = parse_size(max_file_size)
     if read_timeout is not None:
@@ -1142,6 +1167,7 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, share: bool = Fal
     SESSIONS.sweep()  # what earlier processes left behind
     SESSIONS.start_sweeper(SWEEP_INTERVAL)
     name, note = pick_default_model(model)
+    OFFERED = OfferedModels.from_environment(name, models_offered, free_model_choice, host, share)
     # On ZeroGPU the model must be in memory before the first GPU worker is forked.
     MODEL.start(name, note, background=not ZERO_GPU)
     demo = build()
@@ -1167,7 +1193,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.read_timeout > 0 or args.read_memory_mb < 256:
         raise SystemExit("--read-timeout must be more than 0 and --read-memory-mb at least 256")
     serve(args.host, args.port, share=args.share, model=args.model, max_file_size=args.max_file_size,
-          queue_size=args.queue_size, read_timeout=args.read_timeout, read_memory_mb=args.read_memory_mb)
+          queue_size=args.queue_size, read_timeout=args.read_timeout, read_memory_mb=args.read_memory_mb,
+          models_offered=args.models, free_model_choice=args.free_model_choice)
 
 
 if __name__ == "__main__":

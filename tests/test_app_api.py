@@ -353,3 +353,28 @@ def test_the_page_and_a_direct_call_follow_the_same_rules():
     for bad in ({"layout": 1}, {"keep": "captions"}, {"keep": ["all"]}, {"math": "latex"}, {"citations": "x"}):
         with pytest.raises(gr.Error):
             app.podcast_options(**bad)
+
+
+# --------------------------------------------------------------------------------------------
+# offered models, fast: no model is loaded, a refused name is never looked up
+
+
+def test_a_public_server_refuses_models_it_does_not_offer_and_keeps_serving(rules_server, rules_client, two_pages,
+                                                                           monkeypatch, tmp_path):
+    from webapp.offered import OfferedModels
+
+    app = rules_server.app
+    monkeypatch.setattr(app, "OFFERED", OfferedModels.decide("bundled", None, None, "0.0.0.0", False, False))
+    asked = []
+    monkeypatch.setattr(app.models, "get_model", lambda name, **_: asked.append(name))
+    messages = set()
+    for name in ("/etc", str(tmp_path), "/no/such/folder", "someone/any-model"):
+        with pytest.raises(AppError) as refused:
+            rules_client.predict(handle_file(two_pages), api_name="/clean", **{**RULES, "rules_only": False,
+                                                                                 "model": name})
+        messages.add(str(refused.value))
+    # One message for every name: whether a path exists is never told.
+    assert len(messages) == 1 and "not offered on this server" in messages.pop()
+    assert asked == []  # nothing was loaded or looked up
+    final = named(rules_client.predict(handle_file(two_pages), api_name="/clean", **RULES))
+    assert final["progress"].startswith("done:")
