@@ -62,7 +62,7 @@ from pipeline import model as models
 from pipeline.output import ResultWriter, gap_runs, join_result, removed_file_text
 from pipeline.run import process_chunks, run
 from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES
-from sessions import Line, LineFull, RunState, Sessions, StopFile, safe_name
+from sessions import Line, LineFull, RunState, Sessions, StopFile, private_root, safe_name
 from webapp.offered import ModelNotOffered, OfferedModels
 from views import (
     chunk_choices,
@@ -104,7 +104,7 @@ QUEUE_SIZE_ENV = "PDF_CLEANER_QUEUE_SIZE"
 READ_TIMEOUT_ENV = "PDF_CLEANER_READ_TIMEOUT"  # seconds the reading process of one PDF may take
 READ_MEMORY_ENV = "PDF_CLEANER_READ_MEMORY_MB"  # memory the reading process of one PDF may use
 QUEUE_SIZE = 32  # runs that may wait for the model; past it a visitor is told to come back
-SESSIONS_ROOT = Path(tempfile.gettempdir()) / "pdf-cleaner-sessions"
+SESSIONS_ROOT = private_root(Path(tempfile.gettempdir()), "pdf-cleaner-sessions")  # mode 0700, ours
 SESSION_MAX_AGE = 24 * 3600  # session folders untouched this long are removed by the sweep
 SWEEP_INTERVAL = 300  # seconds between two sweeps of SESSIONS_ROOT
 BUSY_MESSAGE = "PDF Cleaner is busy: {waiting} already waiting for the model. Try again in a minute."

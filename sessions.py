@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -258,6 +259,33 @@ def newest_mtime(path: Path) -> float:
     return newest
 
 
+def private_root(parent: Path, name: str) -> Path:
+    """A folder only this user can enter, for the sessions' files.
+
+    `parent/name-<uid>` is reused across restarts (so the sweep removes what an earlier
+    process left) only when it is a real directory, not a symlink, owned by this user, with
+    mode 0700: a folder another local user made or pointed elsewhere would turn the sweep
+    against what it holds. Otherwise a fresh `tempfile.mkdtemp` (unpredictable, 0700) serves.
+    """
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None:
+        path = Path(parent) / f"{name}-{getuid()}"
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+        try:
+            info = os.lstat(path)
+        except OSError:
+            info = None
+        if (info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == getuid()
+                and stat.S_IMODE(info.st_mode) == 0o700):
+            return path
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=parent))
+
+
 class Sessions:
     """Each session's latest run and the folders on disk under `root`."""
 
@@ -318,6 +346,9 @@ class Sessions:
         that no running run uses, and forget those sessions. Returns what was removed."""
         now = time.time() if now is None else now
         removed: list[Path] = []
+        if self.root.is_symlink():
+            log.warning("not sweeping %s: it is a symbolic link", self.root)
+            return removed  # never follow it: what it points at is not ours to remove
         try:
             entries = list(self.root.iterdir())
         except OSError:

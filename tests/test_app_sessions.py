@@ -638,3 +638,39 @@ def test_gpu_time_estimate_reads_the_page_count_in_the_reading_process(tmp_path)
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 4)
     assert 30 <= app.run_gpu_seconds(str(bad), Settings()) <= 300
+
+
+def test_the_session_root_is_private_and_never_one_planted_by_someone_else(tmp_path):
+    import os
+    import stat
+
+    from sessions import private_root
+
+    root = private_root(tmp_path, "pdf-cleaner-sessions")
+    assert root == tmp_path / f"pdf-cleaner-sessions-{os.getuid()}"
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert private_root(tmp_path, "pdf-cleaner-sessions") == root  # reused after a restart
+
+    # A symlink planted at the predictable name, or a folder others can enter, is not used.
+    target = tmp_path / "victim"
+    (target / "old-session").mkdir(parents=True)
+    planted = tmp_path / "other"
+    planted.mkdir()
+    (planted / f"pdf-cleaner-sessions-{os.getuid()}").symlink_to(target)
+    chosen = private_root(planted, "pdf-cleaner-sessions")
+    assert not chosen.is_symlink() and chosen.parent == planted and chosen.name != f"pdf-cleaner-sessions-{os.getuid()}"
+    assert stat.S_IMODE(chosen.stat().st_mode) == 0o700 and (target / "old-session").is_dir()
+    shared = tmp_path / "shared"
+    (shared / f"pdf-cleaner-sessions-{os.getuid()}").mkdir(parents=True, mode=0o777)
+    os.chmod(shared / f"pdf-cleaner-sessions-{os.getuid()}", 0o777)
+    assert private_root(shared, "pdf-cleaner-sessions").name != f"pdf-cleaner-sessions-{os.getuid()}"
+
+
+def test_the_sweep_does_not_follow_a_symlinked_root(tmp_path):
+    target = tmp_path / "victim"
+    (target / "old-session").mkdir(parents=True)
+    os.utime(target / "old-session", (0, 0))
+    link = tmp_path / "root"
+    link.symlink_to(target)
+    assert Sessions(link, max_age=1).sweep() == []
+    assert (target / "old-session").is_dir()
