@@ -60,8 +60,8 @@ from pipeline import (
 )
 from pipeline import model as models
 from pipeline.output import ResultWriter, gap_runs, join_result, removed_file_text
-from pipeline.run import process_chunks, run
-from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES
+from pipeline.runner import process_chunks, run
+from pipeline.settings import CITATION_MODES, MATH_MODES, MAX_COPY_BIAS, SettingsError
 from sessions import Line, LineFull, RunState, Sessions, StopFile, private_root, safe_name
 from webapp.offered import ModelNotOffered, OfferedModels
 from views import (
@@ -97,7 +97,6 @@ DEVICE = "cuda" if ZERO_GPU else None  # None: the best device visible (cuda, mp
 
 UPDATE_INTERVAL = 0.15  # seconds between two live updates of the page (~7 per second)
 STOP_WAIT = 30.0  # how long Stop waits for the run to wind down before answering
-MAX_COPY_BIAS = 50.0  # a copy bias beyond this changes nothing more: the source token always wins
 MAX_FILE_SIZE_ENV = "PDF_CLEANER_MAX_FILE_SIZE"
 MAX_FILE_SIZE = os.environ.get(MAX_FILE_SIZE_ENV) or "50mb"  # uploads above this are refused
 QUEUE_SIZE_ENV = "PDF_CLEANER_QUEUE_SIZE"
@@ -404,14 +403,13 @@ def make_settings(password, pages, max_chars, model, rules_only, chunk_size, bat
                   temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
                   max_pages=None, copy_bias=None, layout=None, keep=None, math=None,
                   citations=None) -> Settings:
-    """One Settings object from the page's values (gr.Number/Slider already check ranges)."""
+    """One Settings object from the page's values, checked by Settings.validate (a crafted API
+    call can send what the page's fields would not)."""
     defaults = Settings()
 
     def number(value, default, kind=int):
         return default if value is None or value == "" else kind(value)
 
-    if guard_policy not in GUARD_POLICIES:
-        raise user_error(f"Guard policy must be one of {', '.join(GUARD_POLICIES)}.")
     prompt = (system_prompt or "").strip()
     if prompt and prompt == default_prompt().strip():
         prompt = ""
@@ -424,36 +422,38 @@ def make_settings(password, pages, max_chars, model, rules_only, chunk_size, bat
             OFFERED.check(chosen)  # before anything is loaded or looked up
         except ModelNotOffered as exc:
             raise user_error(str(exc)) from None
-    return Settings(
+    settings = Settings(
         password=password or None,
         pages=(pages or "").strip() or None,
-        max_chars=max(1, number(max_chars, defaults.max_chars)),
-        chunk_size=max(1, number(chunk_size, defaults.chunk_size)),
+        max_chars=number(max_chars, defaults.max_chars),
+        chunk_size=number(chunk_size, defaults.chunk_size),
         use_llm=not rules_only,
         model=chosen,
         system_prompt=prompt or None,
-        temperature=max(0.0, number(temperature, defaults.temperature, float)),
-        top_p=min(1.0, max(0.01, number(top_p, defaults.top_p, float))),
-        max_new_tokens=max(1, number(max_new_tokens, defaults.max_new_tokens)),
+        temperature=number(temperature, defaults.temperature, float),
+        top_p=number(top_p, defaults.top_p, float),
+        max_new_tokens=number(max_new_tokens, defaults.max_new_tokens),
         batch_size=batch if batch > 0 else None,
         seed=seed_value if seed_value >= 0 else None,
         guard_policy=guard_policy,
-        copy_bias=min(bias, MAX_COPY_BIAS) if bias >= 0 else None,
+        copy_bias=bias if bias >= 0 else None,
         **limits(max_pages),
         **podcast_options(layout, keep, math, citations),
     )
+    try:
+        return settings.validate()  # the CLI's rules and messages
+    except SettingsError as exc:
+        raise user_error(str(exc)) from None
 
 
 def podcast_options(layout=None, keep=None, math=None, citations=None) -> dict:
     """The Settings fields of the structure stage from the page's values; None (an API caller
     that leaves one out) is the default. Gradio checks the choices of the keep group and of the
-    radios itself, but not a checkbox's type; everything is checked here too, so that the page,
-    the API and a direct call follow one set of rules."""
+    radios itself, but not a checkbox's type; the keep list is checked here, the rest by
+    Settings.validate, so that the page, the API, a direct call and the CLI follow one set of
+    rules."""
     defaults = Settings()
-    if layout is None:
-        layout = defaults.layout
-    if not isinstance(layout, bool):
-        raise user_error(f"Layout-aware reading must be true or false, not {layout!r}.")
+    layout = defaults.layout if layout is None else layout
     keep_values = [value for _, value in KEEP_CHOICES]
     if keep is None:
         keep = [value for value in keep_values if getattr(defaults, f"keep_{value}")]
@@ -465,11 +465,8 @@ def podcast_options(layout=None, keep=None, math=None, citations=None) -> dict:
         raise user_error(f"Keep in the text: {', '.join(map(repr, unknown))} is not one of "
                          f"{', '.join(keep_values)}.")
     math = defaults.math if math is None or math == "" else math
-    if math not in MATH_MODES:
-        raise user_error(f"Display math must be one of {', '.join(MATH_MODES)}, not {math!r}.")
     citations = defaults.citations if citations is None or citations == "" else citations
-    if citations not in CITATION_MODES:
-        raise user_error(f"Citations must be one of {', '.join(CITATION_MODES)}, not {citations!r}.")
+    # layout, math and citations are checked with every other setting (Settings.validate).
     return {"layout": layout, "math": math, "citations": citations,
             **{f"keep_{value}": value in keep for value in keep_values}}
 
@@ -478,7 +475,7 @@ def limits(max_pages) -> dict:
     """The Settings fields for the reading limits: the page's page limit, the upload limit as
     the pipeline's file size limit (both count MB of 2^20 bytes), and the server's time and
     memory limits for the reading process."""
-    pages = Settings().max_pages if max_pages is None or max_pages == "" else max(1, int(max_pages))
+    pages = Settings().max_pages if max_pages is None or max_pages == "" else int(max_pages)
     return {"max_pages": pages, "max_file_mb": UPLOAD_LIMIT / 2**20, **READ_LIMITS}
 
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline import extract, layout, normalize, structure  # noqa: E402
 from pipeline.events import ChunkPlan  # noqa: E402
-from pipeline.run import run  # noqa: E402
+from pipeline.runner import run  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from tests.pdf_factory import paper  # noqa: E402
 

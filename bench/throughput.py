@@ -165,7 +165,7 @@ def run_engine(pdf, settings, lm, limit=None):
     first `limit` chunks); the plan, the finished chunks, wall seconds, first chunk done."""
     from pipeline import run
     from pipeline.events import ChunkDone, ChunkPlan
-    from pipeline.run import process_chunks
+    from pipeline.runner import process_chunks
 
     started = time.perf_counter()
     first, done, plan = None, [], None

@@ -32,7 +32,7 @@ from pipeline.events import (
     PageRead,
     RunFinished,
 )
-from pipeline.run import run
+from pipeline.runner import run
 from pipeline.settings import Settings
 
 __all__ = [

@@ -31,7 +31,7 @@ from pipeline.events import (
     document_fields,
 )
 from pipeline.output import removed_lines, write_removed
-from pipeline.run import run
+from pipeline.runner import run
 from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES, Settings
 
 
@@ -100,27 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Check option values a user can get wrong, then build Settings."""
-    for name in ("max_chars", "chunk_size", "max_new_tokens", "max_pages"):
-        if getattr(args, name) < 1:
-            raise PipelineError(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("max_file_mb", "read_timeout"):
-        if not getattr(args, name) > 0:
-            raise PipelineError(f"--{name.replace('_', '-')} must be more than 0")
-    if args.read_memory_mb < 256:
-        raise PipelineError("--read-memory-mb must be at least 256: the reading process needs that much to start")
-    if args.chunk_tokens is not None and args.chunk_tokens < 1:
-        raise PipelineError("--chunk-tokens must be at least 1")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise PipelineError("--batch-size must be at least 1")
-    if args.temperature < 0:
-        raise PipelineError("--temperature must be 0 (greedy) or more")
-    if args.copy_bias is not None and args.copy_bias < 0:
-        raise PipelineError("--copy-bias must be 0 (off) or more")
-    if args.draft_tokens < 0:
-        raise PipelineError("--draft-tokens must be 0 (no drafting) or more")
-    if not 0 < args.top_p <= 1:
-        raise PipelineError("--top-p must be in (0, 1]")
+    """Settings from the options, checked by Settings.validate (the web app's rules too)."""
     system_prompt = None
     if args.system_prompt:
         try:
@@ -156,7 +136,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         copy_bias=args.copy_bias,
         draft_tokens=args.draft_tokens,
         guard_policy=args.guard_policy,
-    )
+    ).validate()
 
 
 def describe(info: DocumentInfo) -> str:

@@ -6,14 +6,18 @@ new tokens) so that a run with defaults is comparable to it, but for the tempera
 (greedy), because cleaning is copying. On the ground-truth papers the notebook's 0.7 gave the
 same text with the bundled model and took 13% longer (docs/QUALITY.md); 0.7 is one setting away.
 
-This module holds values only; it does no validation beyond types and reads no files.
+This module holds values and their one set of rules (`Settings.validate`, used by the CLI
+and the web app alike, with the same messages); it reads no files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from pipeline.errors import PipelineError
+
 GUARD_POLICIES = ("fallback", "keep")
+MAX_COPY_BIAS = 50.0  # beyond this a copy bias changes nothing more: the source token always wins
 MATH_MODES = ("drop", "placeholder", "keep")  # display math: removed, "[equation]", or its text
 CITATION_MODES = ("remove", "keep")
 
@@ -63,3 +67,58 @@ class Settings:
     def with_(self, **changes) -> "Settings":
         """A copy with some fields changed (frozen dataclass helper)."""
         return replace(self, **changes)
+
+    def validate(self) -> "Settings":
+        """self, or SettingsError naming the first value out of range and what it may be.
+
+        Each message names the setting as the command line spells it; the page's labels
+        follow the same names.
+        """
+        at_least_one = ("max_chars", "chunk_size", "max_new_tokens", "max_pages")
+        for name in at_least_one:
+            if not _number(getattr(self, name)) or getattr(self, name) < 1:
+                _refuse(name, "must be at least 1")
+        for name in ("max_file_mb", "read_timeout"):
+            if not _number(getattr(self, name)) or not getattr(self, name) > 0:
+                _refuse(name, "must be more than 0")
+        if not _number(self.read_memory_mb) or self.read_memory_mb < 256:
+            _refuse("read_memory_mb", "must be at least 256: the reading process needs that much to start")
+        for name in ("chunk_tokens", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not _number(value) or value < 1):
+                _refuse(name, "must be at least 1")
+        if not _number(self.temperature) or not 0 <= self.temperature <= 2:
+            _refuse("temperature", "must be between 0 (greedy) and 2")
+        if not _number(self.top_p) or not 0 < self.top_p <= 1:
+            _refuse("top_p", "must be more than 0 and at most 1")
+        if self.copy_bias is not None and (not _number(self.copy_bias) or not 0 <= self.copy_bias <= MAX_COPY_BIAS):
+            _refuse("copy_bias", f"must be between 0 (off) and {MAX_COPY_BIAS:g}")
+        if not _number(self.draft_tokens) or self.draft_tokens < 0:
+            _refuse("draft_tokens", "must be 0 (no drafting) or more")
+        if self.seed is not None and (not _number(self.seed) or self.seed < 0):
+            _refuse("seed", "must be 0 or more")
+        for name, allowed in (("guard_policy", GUARD_POLICIES), ("math", MATH_MODES), ("citations", CITATION_MODES)):
+            if getattr(self, name) not in allowed:
+                _refuse(name, f"must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        for name in ("use_llm", "layout", "keep_captions", "keep_footnotes", "keep_authors",
+                     "keep_appendix", "keep_references"):
+            if not isinstance(getattr(self, name), bool):
+                _refuse(name, f"must be true or false, not {getattr(self, name)!r}")
+        return self
+
+
+class SettingsError(PipelineError, ValueError):
+    """A setting out of range; the message says which and what it may be."""
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value  # not NaN
+
+
+# The command line's flag where it is not the setting's name with dashes.
+_FLAGS = {"layout": "--no-layout", "use_llm": "--no-llm", "max_file_mb": "--max-file-mb"}
+
+
+def _refuse(name: str, rule: str) -> None:
+    flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+    raise SettingsError(f"{name} ({flag}) {rule}.")

@@ -329,7 +329,7 @@ def test_callers_that_leave_the_podcast_options_out_get_the_defaults(rules_serve
 
 
 @pytest.mark.parametrize("bad, message", [
-    ({"layout": "yes"}, "Layout-aware reading must be true or false, not 'yes'"),
+    ({"layout": "yes"}, r"layout \(--no-layout\) must be true or false, not 'yes'"),
     ({"keep": ["everything"]}, "'everything'.*not in the list of choices"),
     ({"math": "latex"}, "'latex'.*not in the list of choices"),
     ({"citations": "drop"}, "'drop'.*not in the list of choices"),
@@ -340,7 +340,8 @@ def test_bad_podcast_values_from_a_crafted_call_are_refused(rules_client, two_pa
 
 
 def test_the_page_and_a_direct_call_follow_the_same_rules():
-    """What Gradio does not check for the page (a checkbox's type, a list's type), the app does."""
+    """What Gradio does not check for the page (a checkbox's type, a list's type), the app does,
+    with the rules and messages the command line uses (Settings.validate)."""
     import gradio as gr
 
     import app
@@ -350,9 +351,23 @@ def test_the_page_and_a_direct_call_follow_the_same_rules():
         "keep_authors": False, "keep_appendix": False, "keep_references": False,
     }
     assert app.podcast_options(True, ["captions", "appendix"], "keep", "keep")["keep_appendix"] is True
-    for bad in ({"layout": 1}, {"keep": "captions"}, {"keep": ["all"]}, {"math": "latex"}, {"citations": "x"}):
+    for bad in ({"keep": "captions"}, {"keep": ["all"]}):
         with pytest.raises(gr.Error):
             app.podcast_options(**bad)
+    # The rest is Settings.validate's, with the command line's messages.
+    page = dict(password="", pages="", max_chars=2400, model="bundled", rules_only=True, chunk_size=1000,
+                batch_size=0, temperature=0, top_p=0.9, max_new_tokens=512, seed=-1, guard_policy="fallback",
+                system_prompt="")
+    for bad, message in (({"layout": 1}, "layout (--no-layout) must be true or false, not 1."),
+                         ({"math": "latex"}, "math (--math) must be one of drop, placeholder, keep, not 'latex'."),
+                         ({"citations": "x"}, "citations (--citations) must be one of remove, keep, not 'x'.")):
+        with pytest.raises(gr.Error) as refused:
+            app.make_settings(**page, **bad)
+        assert message in str(refused.value)
+    for bad, flag in (({"max_chars": 0}, "--max-chars"), ({"top_p": 1.5}, "--top-p"),
+                      ({"guard_policy": "ignore"}, "--guard-policy"), ({"copy_bias": 99}, "--copy-bias")):
+        with pytest.raises(gr.Error, match=flag):
+            app.make_settings(**{**page, **bad})
 
 
 # --------------------------------------------------------------------------------------------

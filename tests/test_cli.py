@@ -390,3 +390,17 @@ def test_no_layout_end_to_end(tmp_path):
     listed = (tmp_path / "notes.removed.txt").read_text(encoding="utf-8")
     assert listed.startswith("PDF Cleaner: nothing was taken out of notes.pdf") and "Layout-aware reading was off" in listed
     assert f"wrote {tmp_path / 'notes.removed.txt'}" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-chars", "0"], "max_chars (--max-chars) must be at least 1."),
+    (["--top-p", "0"], "top_p (--top-p) must be more than 0 and at most 1."),
+    (["--read-memory-mb", "100"], "read_memory_mb (--read-memory-mb) must be at least 256"),
+    (["--copy-bias", "-1"], "copy_bias (--copy-bias) must be between 0 (off) and 50."),
+])
+def test_out_of_range_values_get_the_messages_the_page_gives(args, message):
+    from pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError) as refused:
+        settings_for(*args)
+    assert message in str(refused.value)

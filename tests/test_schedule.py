@@ -11,7 +11,7 @@ import pytest
 from pipeline import engine as engines
 from pipeline import schedule
 from pipeline.events import ChunkDone, ChunkProgress
-from pipeline.run import process_chunks
+from pipeline.runner import process_chunks
 from pipeline.schedule import EngineStage, choose_slots, row_budget
 from pipeline.settings import Settings
 from tests.fakes import FakeEngine, chunks_of, fake_lm, words

@@ -1,4 +1,4 @@
-"""`run()`: the one generator that turns a PDF into events, wiring the stages together.
+"""`run()`, the one generator that turns a PDF into events, wiring the stages together.
 
     extract (with layout) -> structure -> normalize -> chunk -> (clean with the LLM -> guard) -> result
 
