@@ -381,7 +381,7 @@ def render_all(state: RunState) -> list:
 def render_changes(state: RunState) -> list:
     """A live update: the parts that changed since the last one."""
     with state.lock:
-        dirty, state.dirty = state.dirty, set()
+        dirty = state.take_dirty()
         return render(state, document="document" in dirty, plan="plan" in dirty, files="files" in dirty)
 
 

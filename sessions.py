@@ -21,6 +21,7 @@ events, names files and removes folders.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -44,6 +45,9 @@ from pipeline import (
 )
 
 log = logging.getLogger("pdf_cleaner.sessions")
+# Seconds between two refreshes of a running run's downloads: each refresh makes Gradio copy
+# the growing text and report into its cache (bench/downloads.py measures the bytes).
+FILES_EVERY = 10.0
 
 
 def safe_name(text: str, default: str, limit: int = 80) -> str:
@@ -106,6 +110,7 @@ class RunState:
     busy: bool = True  # a run or a regeneration is working on this state
     version: int = 0  # bumped by every event
     dirty: set = field(default_factory=set)  # parts to send with the next update: document, plan, files
+    files_at: float = -math.inf  # when the downloads were last sent (time.monotonic)
     info: DocumentInfo | None = None
     selected: int = 0  # pages selected
     reading: int = 0  # pages read so far
@@ -176,6 +181,21 @@ class RunState:
             self.dirty.update(("document", "files"))
             return True
         return False
+
+    def take_dirty(self, now: float | None = None) -> set:
+        """The parts to send with this update, and forget them; the downloads at most every
+        FILES_EVERY seconds while the run goes on (each send makes Gradio copy every file into
+        its cache), and always at its end."""
+        now = time.monotonic() if now is None else now
+        dirty, self.dirty = self.dirty, set()
+        over = self.summary is not None or self.finished.is_set()
+        if "files" in dirty:
+            if over or now - self.files_at >= FILES_EVERY:
+                self.files_at = now
+            else:
+                dirty.discard("files")
+                self.dirty.add("files")  # sent with a later update
+        return dirty
 
     def end(self) -> None:
         """The run is over (finished, stopped, cancelled or failed)."""

@@ -674,3 +674,18 @@ def test_the_sweep_does_not_follow_a_symlinked_root(tmp_path):
     link.symlink_to(target)
     assert Sessions(link, max_age=1).sweep() == []
     assert (target / "old-session").is_dir()
+
+
+def test_downloads_are_refreshed_at_most_every_few_seconds_and_always_at_the_end(tmp_path):
+    from sessions import FILES_EVERY
+
+    state = Sessions(tmp_path, max_age=3600).new_run("tab", "paper.pdf", Settings(use_llm=False))
+    state.dirty = {"files", "plan"}
+    assert state.take_dirty(100.0) == {"files", "plan"}  # the first: at once
+    state.dirty.add("files")
+    assert state.take_dirty(100.0 + FILES_EVERY / 2) == set()  # too soon: kept for later
+    assert state.dirty == {"files"}
+    assert state.take_dirty(100.0 + FILES_EVERY) == {"files"}
+    state.dirty.add("files")
+    state.finished.set()
+    assert state.take_dirty(100.0 + FILES_EVERY + 0.1) == {"files"}  # the run is over: always
