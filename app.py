@@ -838,18 +838,23 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
     index = int(index)
     if not 0 <= index < len(state.plan.chunks):
         raise user_error(f"There is no chunk {index + 1}: this document has {len(state.plan.chunks)}.")
-    if state.busy:
-        raise user_error("A run is still going: stop it or let it finish, then regenerate.")
     settings = make_settings(password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt,
                              max_pages, copy_bias, layout, keep, math, citations)
     if not settings.use_llm:
         raise user_error("Regenerating needs the model: untick 'rules only' in the settings.")
     chunk = state.plan.chunks[index]
-    ticket = join_line()
+    # The check and the flag under one lock: two regenerations cannot both pass the check.
     with state.lock:
+        if state.busy:
+            raise user_error("A run is still going: stop it or let it finish, then regenerate.")
         state.busy, state.error, state.failure = True, None, None
         state.stop, state.finished = threading.Event(), threading.Event()
+    try:
+        ticket = join_line()
+    except BaseException:
+        state.end()
+        raise
     skip = [gr.skip()] * len(REGEN_OUTPUTS)
 
     def waiting(state: RunState) -> list:
@@ -896,7 +901,8 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
             LINE.leave(ticket)
         elif not state.finished.is_set():
             state.stop.set()
-    source, output, note = show_chunk(index, request)
+    with state.lock:  # this run's chunk, even if a newer run has become the session's current one
+        source, output, note = _chunk_view(state, index)
     item = state.done.get(index)
     if item is not None and item.source == "fallback":
         warn(f"The guard rejected the new text for chunk {index + 1}: its input is kept.")
@@ -905,7 +911,11 @@ def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size,
 
 
 def _rewrite_files(state: RunState) -> None:
-    """Write the cleaned text and the report again after one chunk changed."""
+    """Write the cleaned text and the report again after one chunk changed; not when the
+    run's folder is gone (the run was replaced or its session ended): it would come back and
+    nothing would remove it."""
+    if not state.folder.is_dir():
+        return
     finished = [state.done[i] for i in sorted(state.done)]
     chunks = state.plan.chunks
     gaps = tuple((chunks[a].index, chunks[b].index) for a, b in gap_runs(chunks, state.done))
@@ -920,6 +930,7 @@ def _rewrite_files(state: RunState) -> None:
         seconds=state.summary.seconds if state.summary else 0.0,
         output_path=str(state.clean_path),
         report_path=str(state.report_path),
+        notes=state.plan.notes,  # the limits that cut the reading still hold
         gaps=gaps,
     ))
 

@@ -689,3 +689,26 @@ def test_downloads_are_refreshed_at_most_every_few_seconds_and_always_at_the_end
     state.dirty.add("files")
     state.finished.set()
     assert state.take_dirty(100.0 + FILES_EVERY + 0.1) == {"files"}  # the run is over: always
+
+
+def test_rewriting_after_a_regeneration_keeps_the_limit_notes_and_never_revives_a_removed_folder(tmp_path):
+    import shutil
+
+    import app
+    from pipeline.events import Chunk, ChunkDone, ChunkPlan
+
+    chunk = Chunk(0, "Body text.", 1, 1)
+    note = "The character budget of 10 characters was reached on page 1: later pages are not read."
+    plan = ChunkPlan(chunks=(chunk,), raw_chars=10, normalized_chars=10, pages_read=(1,), failed_pages=(),
+                     budget_stopped_at=1, raw_text="Body text.", notes=(note,))
+    state = Sessions(tmp_path, max_age=3600).new_run("tab", "paper.pdf", Settings(use_llm=False))
+    with state.lock:
+        app.apply_event(state, plan)
+        app.apply_event(state, ChunkDone(0, chunk, "Body text.", "rules"))
+        app._rewrite_files(state)
+    summary = json.loads(state.report_path.read_text(encoding="utf-8").splitlines()[-1])
+    assert note in json.dumps(summary)
+    shutil.rmtree(state.folder)  # the run was replaced, or its tab closed
+    with state.lock:
+        app._rewrite_files(state)
+    assert not state.folder.exists()
