@@ -205,3 +205,25 @@ def test_pipeline_run_is_the_function_and_no_module_shadows_it():
     assert callable(pipeline.run) and pipeline.run.__module__ == "pipeline.runner"
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("pipeline.run")
+
+
+def test_guard_verdicts_and_fallbacks_reach_the_text_and_the_report(fake_engine, tmp_path):
+    # Fast, with the fake engine: a chunk whose model output loops is stopped while written,
+    # judged rejected, and its input stands in; the report line says all of it.
+    good = " ".join(["steady"] * 40) + "."  # 280 characters: one chunk each
+    loop = "loopme " + " ".join(["again"] * 50) + "."
+    pdf = simple_pdf([good + "\n\n" + loop])
+    out, report = tmp_path / "out.txt", tmp_path / "report.jsonl"
+    events = list(run(pdf, Settings(chunk_size=400, batch_size=2, temperature=0), model=fake_lm(),
+                      output_path=out, report_path=report))
+    done = [e for e in events if isinstance(e, ChunkDone)]
+    assert [d.source for d in done] == ["llm", "fallback"]
+    lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
+    first, second, summary = lines
+    assert first["source"] == "llm" and first["verdict"] == "ok" and set(first["metrics"]) == {
+        "kept", "invented", "length_ratio", "repetition"}
+    assert second["source"] == "fallback" and second["verdict"] == "rejected"
+    assert second["halted"] == "a loop" and second["reasons"][0] == "stopped while writing: a loop"
+    assert second["input"] == loop and second["output"] == loop and second["model_output"] != loop
+    assert out.read_text(encoding="utf-8").rstrip("\n").endswith(second["input"])
+    assert summary["chunks_done"] == 2 and not summary["partial"]
