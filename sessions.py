@@ -111,6 +111,7 @@ class RunState:
     version: int = 0  # bumped by every event
     dirty: set = field(default_factory=set)  # parts to send with the next update: document, plan, files
     files_at: float = -math.inf  # when the downloads were last sent (time.monotonic)
+    files_had_chunks: bool = False  # the last downloads sent held a finished chunk
     info: DocumentInfo | None = None
     selected: int = 0  # pages selected
     reading: int = 0  # pages read so far
@@ -185,13 +186,16 @@ class RunState:
     def take_dirty(self, now: float | None = None) -> set:
         """The parts to send with this update, and forget them; the downloads at most every
         FILES_EVERY seconds while the run goes on (each send makes Gradio copy every file into
-        its cache), and always at its end."""
+        its cache), but at once when they first hold a finished chunk, and always at the end."""
         now = time.monotonic() if now is None else now
         dirty, self.dirty = self.dirty, set()
         over = self.summary is not None or self.finished.is_set()
         if "files" in dirty:
-            if over or now - self.files_at >= FILES_EVERY:
-                self.files_at = now
+            # The first finished chunk is offered at once: a client that goes away (a
+            # cancelled API call) must have had a cleaned text to keep.
+            first = bool(self.done) and not self.files_had_chunks
+            if over or first or now - self.files_at >= FILES_EVERY:
+                self.files_at, self.files_had_chunks = now, bool(self.done)
             else:
                 dirty.discard("files")
                 self.dirty.add("files")  # sent with a later update

@@ -682,13 +682,17 @@ def test_downloads_are_refreshed_at_most_every_few_seconds_and_always_at_the_end
     state = Sessions(tmp_path, max_age=3600).new_run("tab", "paper.pdf", Settings(use_llm=False))
     state.dirty = {"files", "plan"}
     assert state.take_dirty(100.0) == {"files", "plan"}  # the first: at once
+    state.done[0] = object()  # the first finished chunk: offered at once too
     state.dirty.add("files")
-    assert state.take_dirty(100.0 + FILES_EVERY / 2) == set()  # too soon: kept for later
+    assert state.take_dirty(100.5) == {"files"}
+    state.done[1] = object()
+    state.dirty.add("files")
+    assert state.take_dirty(100.5 + FILES_EVERY / 2) == set()  # too soon: kept for later
     assert state.dirty == {"files"}
-    assert state.take_dirty(100.0 + FILES_EVERY) == {"files"}
+    assert state.take_dirty(100.5 + FILES_EVERY) == {"files"}
     state.dirty.add("files")
     state.finished.set()
-    assert state.take_dirty(100.0 + FILES_EVERY + 0.1) == {"files"}  # the run is over: always
+    assert state.take_dirty(100.5 + FILES_EVERY + 0.1) == {"files"}  # the run is over: always
 
 
 def test_rewriting_after_a_regeneration_keeps_the_limit_notes_and_never_revives_a_removed_folder(tmp_path):
