@@ -7,7 +7,7 @@
 The rules, in the order they run (each is a small function below, with a before/after
 example taken from the reference extraction of arXiv:2402.13116):
 
-    characters   repair_mojibake, ftfy_encoding, unify_line_breaks, remove_invisible,
+    characters   repair_mojibake, unify_line_breaks, remove_invisible, ftfy_encoding,
                  attach_spacing_accents, apply_nfkc
     lines        remove_arxiv_stamps (on a page's text), clean_line_whitespace,
                  drop_running_headers and drop_page_numbers (need every page's lines)
@@ -78,9 +78,7 @@ def normalize_text(text: str) -> str:
         if repaired == text:
             break
         text = repaired
-    if found:
-        text = ftfy_encoding(text, evidence=True)  # what our repair leaves
-    lines = _page_lines(text, None)
+    lines = _page_lines(text, None, evidence=found)
     lines = [line for line in lines if not _is_page_label(line)]
     joined = split_glued_words(join_lines([lines], [1])).text
     # Joining lines can bring the pieces of a stamp or a page label onto one line: a
@@ -93,13 +91,15 @@ def normalize_text(text: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-def _page_lines(text: str, codec: str | None) -> list[str]:
-    """The character rules, stamp removal and whitespace clean-up for one page."""
+def _page_lines(text: str, codec: str | None, evidence: bool = False) -> list[str]:
+    """The character rules, stamp removal and whitespace clean-up for one page. `evidence`:
+    detect_mojibake found some (normalize_text repairs before calling this)."""
     if codec is not None:
         text = repair_mojibake(text, codec)
-    text = ftfy_encoding(text, evidence=codec is not None)
     text = unify_line_breaks(text)
     text = remove_invisible(text)
+    # After the invisible characters go, so that what they split is seen whole (idempotence).
+    text = ftfy_encoding(text, evidence=evidence or codec is not None)
     text = attach_spacing_accents(text)
     text = apply_nfkc(text)
     # NFKC can turn a neighbour of a leftover "`" into a letter ("™" -> "TM"): once more.

@@ -1627,8 +1627,8 @@ def structure_glued_words() -> SetDocument:
     width = _FULL_W
     # Line breaking with the narrow gaps the words are drawn with.
     b.breaker._widths.clear()
-    placed = b.flow(items, [_Frame(_MARGIN_X, y - 8, _BOTTOM, width * 0.82, "body")],
-                    font="Courier", size=10.0, indent=0.0, positioned=True)
+    b.flow(items, [_Frame(_MARGIN_X, y - 8, _BOTTOM, width * 0.82, "body")],
+           font="Courier", size=10.0, indent=0.0, positioned=True)
     _present_sentences(b, 5)
     b.order("paragraph_1_before_paragraph_3", items[0][1][0], items[2][1][-1])
     b.end_page()
