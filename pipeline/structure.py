@@ -400,6 +400,9 @@ def _keep(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], sett
             previous_open = not _SENTENCE_END.search(text)
         text = "".join(parts).strip("\n")
         text = re.sub(r"\n{3,}", "\n\n", text)
+        # Marks a font gives as superscript characters ("models¹"), not as raised runs.
+        text, marks = patterns.remove_footnote_marks(text)
+        removed += [Removed(number, "footnote mark", mark) for mark in marks]
         if settings.citations == "remove":
             text, spans = patterns.remove_citations(text)
             removed += [Removed(number, "citation", span) for span in spans]

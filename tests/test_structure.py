@@ -140,3 +140,13 @@ def test_raised_numbers_are_reference_marks_after_words_and_exponents_after_numb
     assert [(r.category, r.text) for r in removed] == [("citation", "7")]
     kept = structure._block_text(Block((line,)), 2, set(), [], drop_citation_marks=False)
     assert kept == "addition (entry 5).7 Then x2 and 105 tokens"
+
+
+def test_superscript_characters_glued_to_words_go_as_footnote_marks():
+    from pipeline.layout import Block, Line, PageLayout
+
+    body = "Distilled students¹ match their teachers† on most benchmarks, while x² stays as it is."
+    page = PageLayout(612, 792, (Block((Line(body, 54, 100, 500, 110, 10.0, "Times-Roman"),)),))
+    selected = structure.select([(1, page)], Settings())
+    assert selected.pages[0][1] == "Distilled students match their teachers on most benchmarks, while x² stays as it is."
+    assert [(r.category, r.text) for r in selected.removed] == [("footnote mark", "¹"), ("footnote mark", "†")]
