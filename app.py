@@ -42,7 +42,6 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -63,6 +62,7 @@ from pipeline.output import ResultWriter, gap_runs, join_result, removed_file_te
 from pipeline.runner import process_chunks, run
 from pipeline.settings import CITATION_MODES, MATH_MODES, MAX_COPY_BIAS, SettingsError
 from sessions import Line, LineFull, RunState, Sessions, StopFile, private_root, safe_name
+from webapp.model_service import MODEL_ENV, ModelStatus, model_label, pick_default_model
 from webapp.offered import ModelNotOffered, OfferedModels
 from views import (
     chunk_choices,
@@ -86,12 +86,9 @@ MODEL_CHOICES = [
     "HuggingFaceTB/SmolLM2-1.7B-Instruct",
     "Qwen/Qwen2.5-1.5B-Instruct",
 ]
-MODEL_ENV = "PDF_CLEANER_MODEL"
 # Which models visitors may pick (webapp/offered.py); serve() decides it from its flags, the
 # environment and whether others can reach the page. Until then: a local page, free choice.
 OFFERED = OfferedModels.from_environment(None, None, None, "127.0.0.1", share=False)
-# Used when the bundled package is missing (a Space cannot install it with --no-deps).
-FALLBACK_HUB_MODEL = "HuggingFaceTB/SmolLM2-360M-Instruct"
 ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 DEVICE = "cuda" if ZERO_GPU else None  # None: the best device visible (cuda, mps, cpu)
 
@@ -139,98 +136,13 @@ def info(message: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# the model, loaded once at start-up
+# the model, loaded once at start-up (webapp/model_service.py)
 
-
-@dataclass
-class ModelStatus:
-    """The default model's background load: what, how far, how it went."""
-
-    name: str | None = None  # None: no model at all, rules only
-    note: str = ""  # why this model (a fallback) or why none
-    ready: threading.Event = field(default_factory=threading.Event)
-    error: str | None = None
-    seconds: float | None = None
-    device: str = ""
-    dtype: str = ""
-
-    def start(self, name: str | None, note: str = "", *, background: bool = True) -> None:
-        self.name, self.note = name, note
-        self.ready.clear()
-        if name is None:
-            self.ready.set()
-        elif background:
-            threading.Thread(target=self._load, name="model-preload", daemon=True).start()
-        else:
-            self._load()
-
-    def _load(self) -> None:
-        started = time.perf_counter()
-        try:
-            loaded = models.get_model(self.name, device=DEVICE)
-            self.device, self.dtype = loaded.device, loaded.dtype
-        except PipelineError as exc:
-            self.error = str(exc)
-        except Exception as exc:  # a bug: keep serving rules-only runs, but say it loudly
-            log.exception("loading the model %r failed", self.name)
-            self.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.seconds = time.perf_counter() - started
-            self.ready.set()
-
-
-MODEL = ModelStatus()
-
-
-def pick_default_model(requested: str | None) -> tuple[str | None, str]:
-    """The model to preload and a note for the page: the bundled one when it is installed,
-    else a small Hub model when the Hub may be reachable, else none (rules only)."""
-    name = (requested or os.environ.get(MODEL_ENV) or models.BUNDLED).strip()
-    if name != models.BUNDLED:
-        return name, ""
-    try:
-        models.bundled_gguf()
-        return name, ""
-    except PipelineError as exc:
-        if os.environ.get("HF_HUB_OFFLINE", "") in ("", "0"):
-            return FALLBACK_HUB_MODEL, f"The bundled model is not installed here, so {FALLBACK_HUB_MODEL} is used. ({exc})"
-        return None, f"No model is available, so runs are rules only. {exc}"
-
-
-def model_label(name: str | None) -> str:
-    if name is None:
-        return "none (rules only)"
-    return "bundled SmolLM2-135M-Instruct" if name == models.BUNDLED else name
-
-
-def device_label() -> str:
-    if ZERO_GPU:
-        return "ZeroGPU (a GPU is attached for each run)"
-    device = MODEL.device or models.resolve_device(DEVICE)
-    if device.startswith("cuda"):
-        import torch
-
-        return f"CUDA: {torch.cuda.get_device_name(torch.device(device))}"
-    if device == "mps":
-        return "Apple GPU (MPS)"
-    import torch
-
-    return f"CPU ({torch.get_num_threads()} threads)"
+MODEL = ModelStatus(device=DEVICE, zero_gpu=ZERO_GPU)
 
 
 def device_line() -> str:
-    """One line: where the model runs, which model, and whether it is ready."""
-    if MODEL.name is None:
-        state = MODEL.note
-    elif not MODEL.ready.is_set():
-        state = "loading…"
-    elif MODEL.error:
-        state = f"could not be loaded: {MODEL.error} Tick 'rules only' in the settings to run without it."
-    else:
-        state = f"ready ({MODEL.dtype}, loaded in {MODEL.seconds:.1f} s)"
-        if MODEL.note:
-            state += f" · {MODEL.note}"
-    return f"Device: {device_label()} · Model: {model_label(MODEL.name)} · {state}"
+    return MODEL.line()
 
 
 def watch_model():
