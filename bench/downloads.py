@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline import ChunkDone, RunFinished, Settings, run  # noqa: E402
-from sessions import FILES_EVERY, Sessions  # noqa: E402
+from webapp.sessions import FILES_EVERY, Sessions  # noqa: E402
 from tests.pdf_factory import paper  # noqa: E402
 
 

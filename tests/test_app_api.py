@@ -342,32 +342,36 @@ def test_bad_podcast_values_from_a_crafted_call_are_refused(rules_client, two_pa
 def test_the_page_and_a_direct_call_follow_the_same_rules():
     """What Gradio does not check for the page (a checkbox's type, a list's type), the app does,
     with the rules and messages the command line uses (Settings.validate)."""
-    import gradio as gr
+    from webapp.errors import UserError
+    from webapp.form import ServerLimits, podcast_options, settings_from_form
+    from webapp.offered import OfferedModels
 
-    import app
-
-    assert app.podcast_options() == {
+    assert podcast_options() == {
         "layout": True, "math": "drop", "citations": "remove", "keep_captions": False, "keep_footnotes": False,
         "keep_authors": False, "keep_appendix": False, "keep_references": False,
     }
-    assert app.podcast_options(True, ["captions", "appendix"], "keep", "keep")["keep_appendix"] is True
+    assert podcast_options(True, ["captions", "appendix"], "keep", "keep")["keep_appendix"] is True
     for bad in ({"keep": "captions"}, {"keep": ["all"]}):
-        with pytest.raises(gr.Error):
-            app.podcast_options(**bad)
+        with pytest.raises(UserError):
+            podcast_options(**bad)
     # The rest is Settings.validate's, with the command line's messages.
     page = dict(password="", pages="", max_chars=2400, model="bundled", rules_only=True, chunk_size=1000,
                 batch_size=0, temperature=0, top_p=0.9, max_new_tokens=512, seed=-1, guard_policy="fallback",
                 system_prompt="")
+    server = dict(offered=OfferedModels.decide("bundled", None, None, "127.0.0.1", False, False),
+                  server_model="bundled", limits=ServerLimits(upload=2**20))
     for bad, message in (({"layout": 1}, "layout (--no-layout) must be true or false, not 1."),
                          ({"math": "latex"}, "math (--math) must be one of drop, placeholder, keep, not 'latex'."),
                          ({"citations": "x"}, "citations (--citations) must be one of remove, keep, not 'x'.")):
-        with pytest.raises(gr.Error) as refused:
-            app.make_settings(**page, **bad)
+        with pytest.raises(UserError) as refused:
+            settings_from_form({**page, **bad}, **server)
         assert message in str(refused.value)
     for bad, flag in (({"max_chars": 0}, "--max-chars"), ({"top_p": 1.5}, "--top-p"),
                       ({"guard_policy": "ignore"}, "--guard-policy"), ({"copy_bias": 99}, "--copy-bias")):
-        with pytest.raises(gr.Error, match=flag):
-            app.make_settings(**{**page, **bad})
+        with pytest.raises(UserError, match=flag):
+            settings_from_form({**page, **bad}, **server)
+    settings = settings_from_form(page, **server)
+    assert (settings.max_chars, settings.use_llm, settings.max_file_mb) == (2400, False, 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,7 +383,7 @@ def test_a_public_server_refuses_models_it_does_not_offer_and_keeps_serving(rule
     from webapp.offered import OfferedModels
 
     app = rules_server.app
-    monkeypatch.setattr(app, "OFFERED", OfferedModels.decide("bundled", None, None, "0.0.0.0", False, False))
+    monkeypatch.setattr(app.CONTROLLER, "offered", OfferedModels.decide("bundled", None, None, "0.0.0.0", False, False))
     asked = []
     monkeypatch.setattr(app.models, "get_model", lambda name, **_: asked.append(name))
     messages = set()

@@ -33,7 +33,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from pipeline import RunFinished, Settings  # noqa: E402
 from pipeline import run  # noqa: E402
-from sessions import Line, LineFull, Sessions  # noqa: E402
+from webapp.sessions import Line, LineFull, Sessions  # noqa: E402
 from tests.pdf_factory import paper, simple_pdf, with_slow_page  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +179,6 @@ def test_a_stopped_result_is_offered_as_partial_with_clean_text(tmp_path):
 def test_what_was_removed_is_a_download_of_the_run_and_counted_in_its_report(tmp_path):
     """NAME.removed.txt is written when the plan arrives and offered with the other files; a
     rewrite of the files after a regeneration keeps the report's count of what was removed."""
-    import app
     from pipeline.events import Chunk, ChunkDone, ChunkPlan, Removed
 
     removed = (Removed(1, "header", "<b>Running head</b>"), Removed(3, "footnote", "**x** a footnote"))
@@ -188,16 +187,15 @@ def test_what_was_removed_is_a_download_of_the_run_and_counted_in_its_report(tmp
                      budget_stopped_at=None, raw_text="Body text.", removed=removed)
     state = Sessions(tmp_path, max_age=3600).new_run("tab", "my paper.pdf", Settings(use_llm=False))
     with state.lock:
-        app.apply_event(state, plan)
-    assert [Path(p).name for p in app.downloads(state)] == ["my_paper.raw.txt", "my_paper.removed.txt"]
+        state.apply(plan)
+    assert [p.name for p in state.downloads()] == ["my_paper.raw.txt", "my_paper.removed.txt"]
     text = (state.folder / "my_paper.removed.txt").read_text(encoding="utf-8")
     assert text.startswith("PDF Cleaner: what was taken out of my_paper.pdf before cleaning")
     assert "[page 1 · header]\n<b>Running head</b>\n\n[page 3 · footnote]\n**x** a footnote\n" in text
+    state.end()  # the run ended before its chunk was done; a regeneration sends it
     with state.lock:
-        app.apply_event(state, ChunkDone(0, chunk, "Body text.", "rules"))
-        app._rewrite_files(state)
-    state.end()
-    assert [Path(p).name for p in app.downloads(state)] == [
+        state.apply(ChunkDone(0, chunk, "Body text.", "rules"))
+    assert [p.name for p in state.downloads()] == [
         "my_paper.clean.txt", "my_paper.raw.txt", "my_paper.report.jsonl", "my_paper.removed.txt"]
     summary = json.loads(state.report_path.read_text(encoding="utf-8").splitlines()[-1])
     assert summary["removed"] == {"pieces": 2, "chars": 35, "categories": {
@@ -627,24 +625,24 @@ def test_a_new_file_in_the_browser_stops_the_running_run(browser_context, server
 
 
 def test_gpu_time_estimate_reads_the_page_count_in_the_reading_process(tmp_path):
-    import app
+    from webapp.gpu_time import run_seconds
 
     pdf = tmp_path / "paper.pdf"
     pdf.write_bytes(paper(pages=6).pdf)
-    long = app.run_gpu_seconds(str(pdf), Settings(max_new_tokens=512, chunk_size=500, batch_size=1))
-    short = app.run_gpu_seconds(str(pdf), Settings(max_new_tokens=512, chunk_size=500, batch_size=1, max_pages=1))
+    long = run_seconds(str(pdf), Settings(max_new_tokens=512, chunk_size=500, batch_size=1))
+    short = run_seconds(str(pdf), Settings(max_new_tokens=512, chunk_size=500, batch_size=1, max_pages=1))
     assert 30 <= short < long <= 300  # fewer pages read, less GPU time asked for
     # A file that cannot be read still gets an estimate (the run itself then says what is wrong).
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 4)
-    assert 30 <= app.run_gpu_seconds(str(bad), Settings()) <= 300
+    assert 30 <= run_seconds(str(bad), Settings()) <= 300
 
 
 def test_the_session_root_is_private_and_never_one_planted_by_someone_else(tmp_path):
     import os
     import stat
 
-    from sessions import private_root
+    from webapp.sessions import private_root
 
     root = private_root(tmp_path, "pdf-cleaner-sessions")
     assert root == tmp_path / f"pdf-cleaner-sessions-{os.getuid()}"
@@ -677,7 +675,7 @@ def test_the_sweep_does_not_follow_a_symlinked_root(tmp_path):
 
 
 def test_downloads_are_refreshed_at_most_every_few_seconds_and_always_at_the_end(tmp_path):
-    from sessions import FILES_EVERY
+    from webapp.sessions import FILES_EVERY
 
     state = Sessions(tmp_path, max_age=3600).new_run("tab", "paper.pdf", Settings(use_llm=False))
     state.dirty = {"files", "plan"}
@@ -698,7 +696,6 @@ def test_downloads_are_refreshed_at_most_every_few_seconds_and_always_at_the_end
 def test_rewriting_after_a_regeneration_keeps_the_limit_notes_and_never_revives_a_removed_folder(tmp_path):
     import shutil
 
-    import app
     from pipeline.events import Chunk, ChunkDone, ChunkPlan
 
     chunk = Chunk(0, "Body text.", 1, 1)
@@ -707,12 +704,13 @@ def test_rewriting_after_a_regeneration_keeps_the_limit_notes_and_never_revives_
                      budget_stopped_at=1, raw_text="Body text.", notes=(note,))
     state = Sessions(tmp_path, max_age=3600).new_run("tab", "paper.pdf", Settings(use_llm=False))
     with state.lock:
-        app.apply_event(state, plan)
-        app.apply_event(state, ChunkDone(0, chunk, "Body text.", "rules"))
-        app._rewrite_files(state)
+        state.apply(plan)
+    state.end()
+    with state.lock:
+        state.apply(ChunkDone(0, chunk, "Body text.", "rules"))  # regenerated: the files are written again
     summary = json.loads(state.report_path.read_text(encoding="utf-8").splitlines()[-1])
     assert note in json.dumps(summary)
     shutil.rmtree(state.folder)  # the run was replaced, or its tab closed
     with state.lock:
-        app._rewrite_files(state)
+        state.apply(ChunkDone(0, chunk, "Body text again.", "rules"))
     assert not state.folder.exists()

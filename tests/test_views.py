@@ -5,8 +5,8 @@ from pathlib import Path
 
 from pipeline import Chunk, ChunkDone, ChunkPlan, DocumentInfo, Settings
 from pipeline.events import Removed
-from sessions import RunState
-from views import chunk_view, cleaned_text, document_text, progress_line, ranges_label, table_rows
+from webapp.sessions import RunState
+from webapp.views import chunk_view, cleaned_text, document_text, progress_line, ranges_label, table_rows
 
 
 def state_with(done: list[ChunkDone], chunks: tuple[Chunk, ...], notes=()) -> RunState:

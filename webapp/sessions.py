@@ -2,7 +2,8 @@
 old files, and the line in which runs wait for the model.
 
 - `RunState`: what one run has produced so far. A worker thread applies the pipeline's
-  events to it (`apply`); app.py renders it.
+  events to it (`apply`, the one event applier: a run and a one-chunk regeneration alike)
+  and writes its files; webapp/views.py turns it into text.
 - `Sessions`: the registry of each session's latest run. Every run writes into a folder of
   its own, ROOT/<session>/run-XXXX/, so no run can write into another's files: not another
   session's, and not an older run of the same session that is still winding down. A run
@@ -15,7 +16,8 @@ old files, and the line in which runs wait for the model.
   its own words instead of the queue's.
 
 It never imports gradio (app.py holds the page) and runs no pipeline work: it stores
-events, names files and removes folders.
+events, writes and names files and removes folders. The run's control (worker thread,
+follow, stop, regenerate) is webapp/controller.py's.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pipeline import (
     RunFinished,
     Settings,
 )
+from pipeline.output import ResultWriter, gap_runs, join_result, removed_file_text
 
 log = logging.getLogger("pdf_cleaner.sessions")
 # Seconds between two refreshes of a running run's downloads: each refresh makes Gradio copy
@@ -145,6 +148,10 @@ class RunState:
         return self.folder / f"{self.name}.report.jsonl"
 
     @property
+    def removed_path(self) -> Path:
+        return self.folder / f"{self.name}.removed.txt"
+
+    @property
     def stop_file(self) -> StopFile:
         """The run's stop signal for a pipeline in another process (ZeroGPU)."""
         return StopFile(self.folder / ".stop")
@@ -163,8 +170,12 @@ class RunState:
             return False
         if isinstance(event, ChunkPlan):
             self.plan, self.plan_at = event, time.monotonic()
+            # The raw text and what the structure stage took out are known before any chunk
+            # is cleaned: both are offered from now on.
+            removed = removed_file_text(event.removed, f"{self.name}.pdf", self.settings.layout)
             try:
                 self.raw_path.write_text(event.raw_text + ("\n" if event.raw_text else ""), encoding="utf-8")
+                self.removed_path.write_text(removed, encoding="utf-8")
             except FileNotFoundError:  # the session ended and its folder is gone: nobody will read it
                 pass
             self.dirty.update(("document", "plan", "files"))
@@ -173,9 +184,14 @@ class RunState:
             self.partial[event.index] = event
             return False
         if isinstance(event, ChunkDone):
+            # After the run's end only a regeneration sends chunks (end() set ended_at).
+            replaced = event.index in self.done or self.ended_at is not None
             self.done[event.index] = event
             self.partial.pop(event.index, None)
             self.dirty.add("files")
+            if replaced:  # a regenerated chunk: the run's files were written without it
+                self.rewrite_files()
+                return True
             return self.settings.use_llm  # rules-only chunks arrive too fast to show each
         if isinstance(event, RunFinished):
             self.summary = event
@@ -200,6 +216,17 @@ class RunState:
                 dirty.discard("files")
                 self.dirty.add("files")  # sent with a later update
         return dirty
+
+    def begin_again(self) -> bool:
+        """Take an ended run for a regeneration: False while a run or another regeneration
+        works on it. The check and the flag under one lock, so two regenerations sent at
+        once cannot both pass the check."""
+        with self.lock:
+            if self.busy:
+                return False
+            self.busy, self.error, self.failure = True, None, None
+            self.stop, self.finished = threading.Event(), threading.Event()
+            return True
 
     def end(self) -> None:
         """The run is over (finished, stopped, cancelled or failed)."""
@@ -265,6 +292,39 @@ class RunState:
         except OSError:  # the folder went away with its session
             return []
         return [path for path in (clean, self.raw_path, self.report_path) if path.is_file()]
+
+    def downloads(self) -> list[Path]:
+        """Every file a visitor can download so far: `download_paths()`, and what was removed
+        (NAME.removed.txt) once the plan says."""
+        with self.lock:
+            paths = self.download_paths()
+            if self.plan is not None and self.removed_path.is_file():
+                paths.append(self.removed_path)
+            return paths
+
+    def rewrite_files(self) -> None:
+        """Write the cleaned text and the report again after a chunk changed (a regeneration);
+        not when the run's folder is gone (the run was replaced or its session ended): it would
+        come back and nothing would remove it. Call with `lock` held."""
+        if self.plan is None or not self.folder.is_dir():
+            return
+        finished = [self.done[i] for i in sorted(self.done)]
+        chunks = self.plan.chunks
+        gaps = tuple((chunks[a].index, chunks[b].index) for a, b in gap_runs(chunks, self.done))
+        writer = ResultWriter(self.clean_path, self.report_path, removed=self.plan.removed)
+        for item in finished:
+            writer.add(item)
+        writer.finish(RunFinished(
+            text=join_result(chunks, self.done),
+            chunks_done=len(finished),
+            chunks_total=len(chunks),
+            stopped=len(finished) < len(chunks),
+            seconds=self.summary.seconds if self.summary else 0.0,
+            output_path=str(self.clean_path),
+            report_path=str(self.report_path),
+            notes=self.plan.notes,  # the limits that cut the reading still hold
+            gaps=gaps,
+        ))
 
 
 # ---------------------------------------------------------------------------------------------

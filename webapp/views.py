@@ -13,7 +13,7 @@ import time
 from pipeline import ChunkDone, ChunkPlan, ChunkProgress, DocumentInfo, Settings
 from pipeline.events import document_fields
 from pipeline.output import join_outputs, join_result, removed_lines
-from sessions import RunState
+from webapp.sessions import RunState
 
 
 def pages_label(first: int, last: int) -> str:
