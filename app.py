@@ -4,26 +4,20 @@
                   [--max-file-size 50mb] [--queue-size 32] [--models a,b] [--free-model-choice]
 
 The page only: every handler hands the visitor's values to the run controller
-(webapp/controller.py: runs, Stop, regenerations, the line for the model) and renders what
-it yields with webapp/views.py. The other parts of the web app are in webapp/ too, none of
-them importing Gradio: the model's background load (model_service), the models visitors may
-pick (offered), the settings form (form), upload sizes (uploads), ZeroGPU durations
-(gpu_time), and each session's runs and files (sessions).
-
-What this module adds: the layout, the events, `spaces.GPU` around the generating
-functions (a no-op off ZeroGPU), the visitor's errors as escaped `gr.Error` toasts and the
-handled problems as `gr.Warning`, and the server's flags. PDF text is only ever shown in
-plain-text components (Textbox, Dataframe cells of type "str"), never as Markdown or HTML.
+(webapp/controller.py: runs, Stop, regenerations, the line for the model) and renders what it
+yields with webapp/views.py; the rest of the web app is in webapp/ too, without Gradio. Added
+here: `spaces.GPU` around the generating functions (a no-op off ZeroGPU), the visitor's errors
+as escaped `gr.Error` toasts and handled problems as `gr.Warning`. PDF text is only ever shown
+in plain-text components (Textbox, Dataframe cells of type "str"), never as Markdown or HTML.
 """
 
 from __future__ import annotations
 
 import spaces  # noqa: I001  first: on ZeroGPU it patches torch before anything imports it
 
-import argparse
+import contextlib
 import functools
 import html
-import inspect
 import logging
 import os
 import tempfile
@@ -36,35 +30,19 @@ from pipeline import model as models
 from pipeline.settings import MAX_COPY_BIAS
 from webapp.controller import RunController, Update, Waiting, Writing
 from webapp.errors import UserError
-from webapp.form import (
-    CITATION_CHOICES,
-    FIELDS,
-    KEEP_CHOICES,
-    MATH_CHOICES,
-    READING_FIELDS,
-    ServerLimits,
-    default_prompt,
-    model_choices,
-)
-from webapp.model_service import MODEL_ENV, ModelStatus, pick_default_model
+from webapp.form import CITATION_CHOICES, FIELDS, KEEP_CHOICES, MATH_CHOICES, READING_FIELDS, default_prompt
+from webapp.form import model_choices
+from webapp.model_service import ModelStatus, pick_default_model
 from webapp.offered import OfferedModels
 from webapp.sessions import Line, Sessions, private_root, safe_name
-from webapp.uploads import DEFAULT_MAX_FILE_SIZE, MAX_FILE_SIZE_ENV, parse_size, size_label
+from webapp.server_flags import QUEUE_SIZE, ServerFlags, parse_flags
+from webapp.uploads import size_label
 from webapp.views import chunk_choices, chunk_view, cleaned_text, document_text, progress_line, table_rows
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = [ROOT / "examples" / "distillation-survey.pdf", ROOT / "examples" / "spoken-summaries.pdf"]
 ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 DEVICE = "cuda" if ZERO_GPU else None  # None: the best device visible (cuda, mps, cpu)
-
-MAX_FILE_SIZE = os.environ.get(MAX_FILE_SIZE_ENV) or DEFAULT_MAX_FILE_SIZE  # uploads above this are refused
-QUEUE_SIZE_ENV = "PDF_CLEANER_QUEUE_SIZE"
-READ_TIMEOUT_ENV = "PDF_CLEANER_READ_TIMEOUT"  # seconds the reading process of one PDF may take
-READ_MEMORY_ENV = "PDF_CLEANER_READ_MEMORY_MB"  # memory the reading process of one PDF may use
-QUEUE_SIZE = 32  # runs that may wait for the model; past it a visitor is told to come back
-SESSIONS_ROOT = private_root(Path(tempfile.gettempdir()), "pdf-cleaner-sessions")  # mode 0700, ours
-SESSION_MAX_AGE = 24 * 3600  # session folders untouched this long are removed by the sweep
-SWEEP_INTERVAL = 300  # seconds between two sweeps of SESSIONS_ROOT
 TABLE_HEADERS = ["#", "pages", "status", "verdict", "tokens", "seconds"]
 
 
@@ -73,32 +51,17 @@ TABLE_HEADERS = ["#", "pages", "status", "verdict", "tokens", "seconds"]
 # the visitor's input or the PDF
 
 
-def user_error(message: str) -> gr.Error:
-    return gr.Error(html.escape(message, quote=False), print_exception=False)
-
-
 def notice(level: str, message: str) -> None:
     (gr.Info if level == "info" else gr.Warning)(html.escape(message, quote=False))
 
 
-def shows_user_errors(handler):
-    """A handler whose UserError reaches the visitor as the page's error toast."""
-    if inspect.isgeneratorfunction(handler):
-        @functools.wraps(handler)
-        def streaming(*args, **kwargs):
-            try:
-                yield from handler(*args, **kwargs)
-            except UserError as exc:
-                raise user_error(str(exc)) from None
-        return streaming
-
-    @functools.wraps(handler)
-    def answering(*args, **kwargs):
-        try:
-            return handler(*args, **kwargs)
-        except UserError as exc:
-            raise user_error(str(exc)) from None
-    return answering
+@contextlib.contextmanager
+def user_errors():
+    """A UserError raised inside reaches the visitor as the page's error toast."""
+    try:
+        yield
+    except UserError as exc:
+        raise gr.Error(html.escape(str(exc), quote=False), print_exception=False) from None
 
 
 def on_gpu(events, duration):
@@ -126,42 +89,34 @@ def on_gpu(events, duration):
 # the server's parts: the model, the sessions, the line, the run controller (webapp/)
 
 MODEL = ModelStatus(device=DEVICE, zero_gpu=ZERO_GPU)
-SESSIONS = Sessions(SESSIONS_ROOT, SESSION_MAX_AGE)
+SESSIONS = Sessions(private_root(Path(tempfile.gettempdir()), "pdf-cleaner-sessions"))  # mode 0700, ours
 LINE = Line(QUEUE_SIZE)
 # serve() sets the limits and the offered models from its flags; until then: a local page.
 CONTROLLER = RunController(
-    SESSIONS, LINE, MODEL, limits=ServerLimits(upload=parse_size(MAX_FILE_SIZE)),
+    SESSIONS, LINE, MODEL, limits=ServerFlags().limits(),
     offered=OfferedModels.from_environment(None, None, None, "127.0.0.1", share=False),
     device=DEVICE, zero_gpu=ZERO_GPU, notify=notice, on_gpu=on_gpu,
 )
 
 
 def session_key(request: gr.Request | None) -> str:
-    # The session hash comes from the client: keep it to a safe folder name.
-    raw = getattr(request, "session_hash", None) or "anonymous"
-    return safe_name(str(raw), "anonymous", limit=64)
+    """The session's folder name: its hash comes from the client, so it is made file-name-safe."""
+    return safe_name(str(getattr(request, "session_hash", None) or "anonymous"), "anonymous", limit=64)
 
 
 def _pdf_path(pdf) -> str | None:
-    if pdf is None:
-        return None
-    return pdf if isinstance(pdf, str) else getattr(pdf, "name", None) or getattr(pdf, "path", None)
+    return pdf if pdf is None or isinstance(pdf, str) else getattr(pdf, "name", None) or getattr(pdf, "path", None)
 
 
 # ---------------------------------------------------------------------------------------------
 # rendering: the controller's updates -> component values (the text comes from views.py)
 
-N_RUN_OUTPUTS = 7  # document, progress, cleaned, table, chunk picker, raw, downloads
-
-
 def render(update: Update) -> list:
-    state, parts = update.state, update.parts
+    state, parts, skip = update.state, update.parts, gr.skip()
     with state.lock:
-        values = [gr.skip(), progress_line(state), cleaned_text(state), table_rows(state), gr.skip(), gr.skip(),
-                  gr.skip()]
+        values = [skip, progress_line(state), cleaned_text(state), table_rows(state), skip, skip, skip]
         if "document" in parts:
-            values[0] = document_text(state.info, state.plan, f"{state.name}.pdf", state.page_errors,
-                                      state.settings)
+            values[0] = document_text(state.info, state.plan, f"{state.name}.pdf", state.page_errors, state.settings)
         if "plan" in parts:
             # Without a value the page keeps the chunk a visitor is comparing.
             values[4] = (gr.Dropdown(choices=chunk_choices(state.plan)) if state.plan is not None
@@ -201,28 +156,28 @@ def watch_model():
         yield MODEL.line()
 
 
-@shows_user_errors
 def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000, max_pages: float = 500,
             layout=None, keep=None, math=None, citations=None):
     """Read a PDF without the LLM: its document panel and its raw extracted text."""
     values = dict(zip(READING_FIELDS, (password, pages, max_chars, max_pages, layout, keep, math, citations)))
-    return CONTROLLER.extract(_pdf_path(pdf), values)
+    with user_errors():
+        return CONTROLLER.extract(_pdf_path(pdf), values)
 
 
-@shows_user_errors
 def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
               temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
               copy_bias, layout, keep, math, citations, request: gr.Request):
     """Run the pipeline and stream the page: document, progress, text, table, downloads."""
     values = {name: value for name, value in locals().items() if name in FIELDS}
-    for update in CONTROLLER.clean(_pdf_path(pdf), session_key(request), values):
-        yield render(update)
+    with user_errors(), contextlib.closing(CONTROLLER.clean(_pdf_path(pdf), session_key(request), values)) as run:
+        for update in run:
+            yield render(update)
 
 
 def stop_run(request: gr.Request):
     """Stop this session's run (the pipeline stops within one decoding step) and show what is done."""
     state = CONTROLLER.stop(session_key(request))
-    return [gr.skip()] * N_RUN_OUTPUTS if state is None else render(Update(state))
+    return [gr.skip()] * len(empty_outputs()) if state is None else render(Update(state))
 
 
 def stop_session_run(request: gr.Request) -> None:
@@ -233,20 +188,20 @@ def end_session(request: gr.Request) -> None:
     CONTROLLER.end_session(session_key(request))
 
 
-@shows_user_errors
 def show_chunk(index, request: gr.Request):
     """The compare view: one chunk's input and its cleaned text, plus what the guard said."""
-    return CONTROLLER.show_chunk(session_key(request), index)
+    with user_errors():
+        return CONTROLLER.show_chunk(session_key(request), index)
 
 
-@shows_user_errors
 def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
                temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
                copy_bias, layout, keep, math, citations, request: gr.Request):
     """Clean one chunk again with the current settings and put it into the result."""
     values = {name: value for name, value in locals().items() if name in FIELDS}
-    for item in CONTROLLER.regenerate(session_key(request), index, values):
-        yield render_regeneration(item)
+    with user_errors(), contextlib.closing(CONTROLLER.regenerate(session_key(request), index, values)) as run:
+        for item in run:
+            yield render_regeneration(item)
 
 
 def pick_row(event: gr.SelectData):
@@ -256,109 +211,93 @@ def pick_row(event: gr.SelectData):
 
 
 # ---------------------------------------------------------------------------------------------
-# the page
+# the page: layout and events
 
-INTRO = (
-    "# PDF Cleaner\n"
-    "Turn a PDF into clean, podcast-ready text. The text layer is read, repaired by rules, cut "
-    "into chunks and cleaned by a small instruct model, chunk by chunk. Stop at any time: "
-    "what is done stays here and downloadable."
-)
+INTRO = ("# PDF Cleaner\nTurn a PDF into clean, podcast-ready text. The text layer is read, repaired by rules, "
+         "cut into chunks and cleaned by a small instruct model, chunk by chunk. Stop at any time: what is done "
+         "stays here and downloadable.")
 
 
 def build() -> gr.Blocks:
     """The page and its events (no launch)."""
     defaults = Settings()
+    number = functools.partial(gr.Number, precision=0)
     with gr.Blocks(title="PDF Cleaner", delete_cache=(3600, 6 * 3600)) as demo:
         gr.Markdown(INTRO)
         device = gr.Textbox(show_label=False, interactive=False, container=False, elem_id="device-line")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
-                pdf = gr.File(label=f"PDF (up to {size_label(CONTROLLER.limits.upload)})", file_types=[".pdf"], type="filepath",
-                              elem_id="pdf-input")
+                pdf = gr.File(label=f"PDF (up to {size_label(CONTROLLER.limits.upload)})", file_types=[".pdf"],
+                              type="filepath", elem_id="pdf-input")
                 with gr.Row():
                     password = gr.Textbox(value="", label="Password", type="password", placeholder="only if encrypted",
                                           elem_id="password")
                     pages = gr.Textbox(value="", label="Pages", placeholder="all, or e.g. 1-3,5,10-", elem_id="pages")
                 with gr.Row():
-                    max_chars = gr.Number(label="Max chars", value=defaults.max_chars, precision=0,
-                                          minimum=100, maximum=5_000_000, elem_id="max-chars",
-                                          info="The character budget: reading stops at this many characters "
-                                               "(the notebook's 100,000).")
-                    max_pages = gr.Number(label="Max pages", value=defaults.max_pages, precision=0,
-                                          minimum=1, maximum=100_000, elem_id="max-pages",
-                                          info="Reading stops after this many pages of the selection.")
+                    max_chars = number(label="Max chars", value=defaults.max_chars, minimum=100, maximum=5_000_000,
+                                       elem_id="max-chars", info="The character budget: reading stops at this "
+                                                                 "many characters (the notebook's 100,000).")
+                    max_pages = number(label="Max pages", value=defaults.max_pages, minimum=1, maximum=100_000,
+                                       elem_id="max-pages", info="Reading stops after this many pages.")
                 with gr.Row():
                     run_button = gr.Button("Run", variant="primary", elem_id="run")
                     stop_button = gr.Button("Stop", variant="stop", elem_id="stop")
-                examples = gr.Examples(
-                    examples=[[str(p)] for p in EXAMPLES if p.is_file()],
-                    inputs=[pdf],
-                    label="Examples: click one to clean it",
-                    example_labels=[p.stem.replace("-", " ") for p in EXAMPLES if p.is_file()],
-                )
+                shipped = [p for p in EXAMPLES if p.is_file()]
+                examples = gr.Examples(examples=[[str(p)] for p in shipped], inputs=[pdf],
+                                       label="Examples: click one to clean it",
+                                       example_labels=[p.stem.replace("-", " ") for p in shipped])
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
+                    free = CONTROLLER.offered.free
                     model = gr.Dropdown(
                         choices=model_choices(CONTROLLER.offered), value=MODEL.name or models.BUNDLED,
-                        allow_custom_value=CONTROLLER.offered.free, label="Model", elem_id="model",
-                        info=("'bundled' needs no download; or type any Hugging Face id or local folder."
-                              if CONTROLLER.offered.free else "The models this server offers."),
-                    )
-                    rules_only = gr.Checkbox(label="Rules only (no LLM)", value=MODEL.name is None,
-                                             elem_id="rules-only")
+                        allow_custom_value=free, label="Model", elem_id="model",
+                        info=("'bundled' needs no download; or type any Hugging Face id or local folder." if free
+                              else "The models this server offers."))
+                    rules_only = gr.Checkbox(label="Rules only (no LLM)", value=not MODEL.name, elem_id="rules-only")
                     with gr.Row():
-                        chunk_size = gr.Number(label="Chunk size (characters)", value=defaults.chunk_size,
-                                               precision=0, minimum=100, maximum=20_000, elem_id="chunk-size")
-                        batch_size = gr.Number(label="Batch size (0 = auto)", value=0, precision=0,
-                                               minimum=0, maximum=64, elem_id="batch-size")
+                        chunk_size = number(label="Chunk size (characters)", value=defaults.chunk_size, minimum=100,
+                                            maximum=20_000, elem_id="chunk-size")
+                        batch_size = number(label="Batch size (0 = auto)", value=0, minimum=0, maximum=64,
+                                            elem_id="batch-size")
                     with gr.Row():
                         temperature = gr.Slider(0.0, 2.0, value=defaults.temperature, step=0.05,
                                                 label="Temperature (0 = greedy)", elem_id="temperature")
-                        top_p = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top_p",
-                                          elem_id="top-p")
+                        top_p = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top_p", elem_id="top-p")
                     with gr.Row():
-                        max_new_tokens = gr.Number(label="Max new tokens per chunk", value=defaults.max_new_tokens,
-                                                   precision=0, minimum=1, maximum=4096, elem_id="max-new-tokens")
-                        seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0, minimum=-1,
-                                         elem_id="seed")
+                        max_new_tokens = number(label="Max new tokens per chunk", value=defaults.max_new_tokens,
+                                                minimum=1, maximum=4096, elem_id="max-new-tokens")
+                        seed = number(label="Seed (-1 = random)", value=-1, minimum=-1, elem_id="seed")
                     copy_bias = gr.Number(
-                        label="Copy bias (-1 = the model's default)", value=-1, minimum=-1,
-                        maximum=MAX_COPY_BIAS, step=0.5, elem_id="copy-bias",
-                        info=f"A bonus for copying the source where the model would edit; "
-                             f"the bundled model's default is {models.default_copy_bias(models.BUNDLED):g}, "
-                             f"others' 0 (off).",
-                    )
+                        label="Copy bias (-1 = the model's default)", value=-1, minimum=-1, maximum=MAX_COPY_BIAS,
+                        step=0.5, elem_id="copy-bias",
+                        info=f"A bonus for copying the source where the model would edit; the bundled model's "
+                             f"default is {models.default_copy_bias(models.BUNDLED):g}, others' 0 (off).")
                     with gr.Group(elem_id="podcast-options"):
                         layout = gr.Checkbox(
                             label="Layout-aware reading", value=defaults.layout, elem_id="layout",
                             info="Reads each page's layout and drops running headers and footers, page numbers, "
                                  "stamps, figure and table internals and footnote marks. Off: pypdf's plain "
-                                 "text, nothing removed (the choices below then do nothing).",
-                        )
+                                 "text, nothing removed (the choices below then do nothing).")
                         keep = gr.CheckboxGroup(
                             choices=KEEP_CHOICES, label="Keep in the text", elem_id="keep",
                             value=[v for _, v in KEEP_CHOICES if getattr(defaults, f"keep_{v}")],
                             info="Unticked parts are removed; the Document panel counts them and "
-                                 "NAME.removed.txt lists them.",
-                        )
+                                 "NAME.removed.txt lists them.")
                         with gr.Row():
                             math = gr.Radio(choices=MATH_CHOICES, value=defaults.math, label="Display math",
                                             elem_id="math")
                             citations = gr.Radio(
                                 choices=CITATION_CHOICES, value=defaults.citations, label="Citations",
                                 elem_id="citations",
-                                info='"[12]", "(Smith et al., 2020)"; "Smith et al. (2020)" keeps the name.',
-                            )
+                                info='"[12]", "(Smith et al., 2020)"; "Smith et al. (2020)" keeps the name.')
                     guard_policy = gr.Radio(
                         choices=[("keep the input for a rejected chunk", "fallback"),
                                  ("keep the model's text anyway", "keep")],
-                        value=defaults.guard_policy, label="Guard policy", elem_id="guard-policy",
-                    )
-                    system_prompt = gr.Textbox(label="System prompt", value=default_prompt(), lines=12,
-                                               max_lines=30, elem_id="system-prompt")
+                        value=defaults.guard_policy, label="Guard policy", elem_id="guard-policy")
+                    system_prompt = gr.Textbox(label="System prompt", value=default_prompt(), lines=12, max_lines=30,
+                                               elem_id="system-prompt")
                     reset_prompt = gr.Button("Reset to default", size="sm", elem_id="reset-prompt")
-                document = gr.Textbox(label="Document", lines=12, max_lines=24, interactive=False,
-                                      elem_id="document")
+                document = gr.Textbox(label="Document", lines=12, max_lines=24, interactive=False, elem_id="document")
             with gr.Column(scale=3, min_width=400):
                 progress = gr.Textbox(label="Progress", interactive=False, elem_id="progress")
                 cleaned = gr.Textbox(label="Cleaned text", lines=18, max_lines=18, interactive=False,
@@ -389,8 +328,7 @@ def build() -> gr.Blocks:
         # The handlers take the values by these names (webapp/form.py).
         assert [c.elem_id.replace("-", "_") for c in settings_inputs] == list(FIELDS)
         assert [c.elem_id.replace("-", "_") for c in extract_inputs[1:]] == list(READING_FIELDS)
-        run_outputs = [document, progress, cleaned, table, chunk_picker, raw, files]
-        assert len(run_outputs) == N_RUN_OUTPUTS
+        run_outputs = [document, progress, cleaned, table, chunk_picker, raw, files]  # as render() gives them
         regen_outputs = [chunk_input, chunk_output, chunk_note, progress, cleaned, table, files]
 
         demo.load(watch_model, None, device, api_visibility="private", concurrency_limit=None, queue=True)
@@ -398,32 +336,26 @@ def build() -> gr.Blocks:
 
         # A new file: clear the page, then show what the PDF is (no model needed).
         pdf.change(lambda: empty_outputs(), None, run_outputs, api_visibility="private", queue=False).then(
-            extract, extract_inputs, [document, raw], api_name="extract", concurrency_limit=4,
-        )
+            extract, extract_inputs, [document, raw], api_name="extract", concurrency_limit=4)
         password.submit(extract, extract_inputs, [document, raw], api_visibility="private", concurrency_limit=4)
 
         # Runs and regenerations wait in LINE, not in Gradio's queue: there they can be
         # counted, refused with the app's own busy message, told their place, and stopped.
-        run_event = run_button.click(
-            clean_pdf, [pdf, *settings_inputs], run_outputs, api_name="clean",
-            concurrency_limit=None, trigger_mode="once", show_progress="minimal",
-        )
-        example_run = examples.load_input_event.then(
-            clean_pdf, [pdf, *settings_inputs], run_outputs, api_visibility="private",
-            concurrency_limit=None, show_progress="minimal",
-        )
-        regen_event = regen_button.click(
-            regenerate, [chunk_picker, *settings_inputs], regen_outputs, api_name="regenerate",
-            concurrency_limit=None, trigger_mode="once", show_progress="minimal",
-        )
+        run_event = run_button.click(clean_pdf, [pdf, *settings_inputs], run_outputs, api_name="clean",
+                                     concurrency_limit=None, trigger_mode="once", show_progress="minimal")
+        example_run = examples.load_input_event.then(clean_pdf, [pdf, *settings_inputs], run_outputs,
+                                                     api_visibility="private", concurrency_limit=None,
+                                                     show_progress="minimal")
+        regen_event = regen_button.click(regenerate, [chunk_picker, *settings_inputs], regen_outputs,
+                                         api_name="regenerate", concurrency_limit=None, trigger_mode="once",
+                                         show_progress="minimal")
         run_events_on_page = [run_event, example_run, regen_event]
         stop_button.click(stop_run, None, run_outputs, api_name="stop", concurrency_limit=None,
                           cancels=run_events_on_page)
         # A new or removed file empties the page (pdf.change): the run that was filling it
         # stops. Not on .change: an example sets the file too, and starts its own run.
         for replaced in (pdf.upload, pdf.clear):
-            replaced(stop_session_run, None, None, api_visibility="private", queue=False,
-                     cancels=run_events_on_page)
+            replaced(stop_session_run, None, None, api_visibility="private", queue=False, cancels=run_events_on_page)
 
         chunk_picker.change(show_chunk, [chunk_picker], [chunk_input, chunk_output, chunk_note],
                             api_name="chunk", concurrency_limit=None)
@@ -432,92 +364,33 @@ def build() -> gr.Blocks:
     return demo
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="PDF Cleaner web app")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
-    parser.add_argument("--share", action="store_true", help="also create a public share link")
-    parser.add_argument("--model", default=None,
-                        help=f"default model: 'bundled', a Hub id or a local folder (default: ${MODEL_ENV} or bundled)")
-    parser.add_argument("--max-file-size", default=MAX_FILE_SIZE, type=_size_arg,
-                        help=f"largest upload, e.g. 50mb, 500kb, 2gb (default: ${MAX_FILE_SIZE_ENV} or 50mb)")
-    parser.add_argument("--queue-size", type=int, default=int(os.environ.get(QUEUE_SIZE_ENV) or QUEUE_SIZE),
-                        help=f"runs that may wait for the model; more are told the app is busy "
-                             f"(default: ${QUEUE_SIZE_ENV} or {QUEUE_SIZE})")
-    defaults = Settings()
-    parser.add_argument("--read-timeout", type=float,
-                        default=float(os.environ.get(READ_TIMEOUT_ENV) or defaults.read_timeout),
-                        help="seconds reading one PDF may take; pages read by then are kept "
-                             f"(default: ${READ_TIMEOUT_ENV} or {defaults.read_timeout:g})")
-    parser.add_argument("--read-memory-mb", type=int,
-                        default=int(os.environ.get(READ_MEMORY_ENV) or defaults.read_memory_mb),
-                        help=f"memory the process reading one PDF may use (default: ${READ_MEMORY_ENV} "
-                             f"or {defaults.read_memory_mb})")
-    parser.add_argument("--models", default=None, type=lambda text: [n for n in text.split(",") if n.strip()],
-                        help="comma-separated models visitors may pick (default: $PDF_CLEANER_MODELS, "
-                             "or the server's model and 'bundled')")
-    parser.add_argument("--free-model-choice", action=argparse.BooleanOptionalAction, default=None,
-                        help="let visitors type any Hub id or local folder (default: only on a page "
-                             "served on a loopback address, with no --share, no Space and no --models; "
-                             "$PDF_CLEANER_FREE_MODEL_CHOICE=1/0)")
-    return parser
-
-
-def _size_arg(text: str) -> str:
-    try:
-        parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def serve(host: str = "127.0.0.1", port: int | None = 7860, *, share: bool = False, model: str | None = None,
-          max_file_size: str | int = MAX_FILE_SIZE, queue_size: int = QUEUE_SIZE,
-          read_timeout: float | None = None, read_memory_mb: int | None = None,
-          models_offered: list[str] | None = None, free_model_choice: bool | None = None,
-          prevent_thread_lock: bool = False, quiet: bool = False) -> gr.Blocks:
-    """Start loading the model, build the page and launch the server."""
+def serve(host: str = "127.0.0.1", port: int | None = 7860, *, prevent_thread_lock: bool = False,
+          quiet: bool = False, **options) -> gr.Blocks:
+    """Start loading the model, build the page and launch the server; `options` are the other
+    ServerFlags (webapp/server_flags.py)."""
+    flags = ServerFlags(host=host, port=port, **options)
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # skipped pages are reported on the page
-    defaults = Settings()
-    CONTROLLER.limits = ServerLimits(
-        upload=parse_size(max_file_size),
-        read_timeout=defaults.read_timeout if read_timeout is None else read_timeout,
-        read_memory_mb=defaults.read_memory_mb if read_memory_mb is None else read_memory_mb,
-    )
-    LINE.limit = queue_size
+    CONTROLLER.limits = flags.limits()
+    LINE.limit = flags.queue_size
     SESSIONS.sweep()  # what earlier processes left behind
-    SESSIONS.start_sweeper(SWEEP_INTERVAL)
-    name, note = pick_default_model(model)
-    CONTROLLER.offered = OfferedModels.from_environment(name, models_offered, free_model_choice, host, share)
+    SESSIONS.start_sweeper()
+    name, note = pick_default_model(flags.model)
+    CONTROLLER.offered = OfferedModels.from_environment(name, flags.models, flags.free_model_choice, host, flags.share)
     # On ZeroGPU the model must be in memory before the first GPU worker is forked.
     MODEL.start(name, note, background=not ZERO_GPU)
     demo = build()
     # Runs wait in LINE; Gradio's queue bound is left for the other events (the document
     # panel's reading, at most 4 at a time), whose overflow Gradio reports in its own words.
-    demo.queue(max_size=queue_size, default_concurrency_limit=2)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        max_file_size=CONTROLLER.limits.upload,
-        # A run waiting in LINE holds a worker thread between two page updates: room for
-        # every waiting run on top of Gradio's default 40.
-        max_threads=40 + queue_size,
-        prevent_thread_lock=prevent_thread_lock,
-        quiet=quiet,
-    )
+    demo.queue(max_size=flags.queue_size, default_concurrency_limit=2)
+    # A run waiting in LINE holds a worker thread between two page updates: room for every
+    # waiting run on top of Gradio's default 40.
+    demo.launch(server_name=host, server_port=port, share=flags.share, max_file_size=CONTROLLER.limits.upload,
+                max_threads=40 + flags.queue_size, prevent_thread_lock=prevent_thread_lock, quiet=quiet)
     return demo
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if not args.read_timeout > 0 or args.read_memory_mb < 256:
-        raise SystemExit("--read-timeout must be more than 0 and --read-memory-mb at least 256")
-    serve(args.host, args.port, share=args.share, model=args.model, max_file_size=args.max_file_size,
-          queue_size=args.queue_size, read_timeout=args.read_timeout, read_memory_mb=args.read_memory_mb,
-          models_offered=args.models, free_model_choice=args.free_model_choice)
+    serve(**vars(parse_flags(argv)))
 
 
 if __name__ == "__main__":

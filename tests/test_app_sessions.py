@@ -380,7 +380,10 @@ def test_a_file_over_the_limit_that_reaches_a_handler_is_refused_in_our_words(se
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    monkeypatch.setattr(server.app, "UPLOAD_LIMIT", 4 * 1024)  # the 2-page paper is about 9 KB
+    from webapp.form import ServerLimits
+
+    # the 2-page paper is about 9 KB
+    monkeypatch.setattr(server.app.CONTROLLER, "limits", ServerLimits(upload=4 * 1024))
     client = client_for(server)
     words = r"over this server's upload limit of 4 KB .*--max-file-size"
     with pytest.raises(AppError, match=words):

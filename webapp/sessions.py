@@ -51,6 +51,8 @@ log = logging.getLogger("pdf_cleaner.sessions")
 # Seconds between two refreshes of a running run's downloads: each refresh makes Gradio copy
 # the growing text and report into its cache (bench/downloads.py measures the bytes).
 FILES_EVERY = 10.0
+MAX_AGE = 24 * 3600  # seconds: session folders untouched this long are removed by the sweep
+SWEEP_EVERY = 300  # seconds between two sweeps
 
 
 def safe_name(text: str, default: str, limit: int = 80) -> str:
@@ -373,7 +375,7 @@ def private_root(parent: Path, name: str) -> Path:
 class Sessions:
     """Each session's latest run and the folders on disk under `root`."""
 
-    def __init__(self, root: Path, max_age: float):
+    def __init__(self, root: Path, max_age: float = MAX_AGE):
         self.root = Path(root)
         self.max_age = max_age
         self._states: dict[str, RunState] = {}
@@ -456,7 +458,7 @@ class Sessions:
             removed.append(path)
         return removed
 
-    def start_sweeper(self, interval: float) -> None:
+    def start_sweeper(self, interval: float = SWEEP_EVERY) -> None:
         """Sweep every `interval` seconds in a daemon thread (once per registry)."""
         if self._sweeper is not None and self._sweeper.is_alive():
             return
