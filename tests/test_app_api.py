@@ -397,3 +397,24 @@ def test_a_public_server_refuses_models_it_does_not_offer_and_keeps_serving(rule
     assert asked == []  # nothing was loaded or looked up
     final = named(rules_client.predict(handle_file(two_pages), api_name="/clean", **RULES))
     assert final["progress"].startswith("done:")
+
+
+def test_a_user_error_crosses_the_gpu_boundary_and_comes_back_as_itself():
+    """Off ZeroGPU spaces.GPU is a no-op, and the wrapper's two conversions meet: a UserError
+    leaves as one, and a gr.Error raised there (ZeroGPU's own refusals) arrives as one."""
+    import gradio as gr
+
+    import app
+    from webapp.errors import UserError
+
+    def refuses(kind):
+        yield "first"
+        raise UserError("Not <that> one.") if kind == "user" else gr.Error("ZeroGPU quota exceeded &amp; more")
+
+    wrapped = app.on_gpu(refuses, lambda *args: 30)
+    for kind, message in (("user", "Not <that> one."), ("gradio", "ZeroGPU quota exceeded & more")):
+        items = wrapped(kind)
+        assert next(items) == "first"
+        with pytest.raises(UserError) as refused:
+            next(items)
+        assert str(refused.value) == message
