@@ -8,7 +8,7 @@ Every time the page's Downloads output is sent, Gradio copies each offered file 
 cache (named by content, kept for hours), so the bytes of all offered files at each send are
 what a run costs there. This replays a real rules-only run of a generated 17-page paper
 (`pipeline.run` writing the cleaned text and the report as chunks finish, into a real
-sessions.RunState folder) and, after each event, asks the same question the page's update
+webapp.sessions.RunState folder) and, after each event, asks the same question the page's update
 loop asks (RunState.take_dirty), on a simulated clock: one chunk finished every
 --seconds-per-chunk (2.3 s is the bundled model's rate on the 2-core CPU, docs/PERFORMANCE.md)
 and an update every second. "Before" sends the downloads after every finished chunk, as the
@@ -45,7 +45,7 @@ def replay(pdf: bytes, seconds_per_chunk: float, throttled: bool) -> tuple[int, 
                 sent, state.dirty = "files" in state.dirty, set()
             if sent:
                 sends += 1
-                copied += sum(p.stat().st_size for p in state.download_paths() if p.is_file())
+                copied += sum(p.stat().st_size for p in state.downloads() if p.is_file())  # what the page sends
 
         for event in run(pdf, state.settings, output_path=str(state.clean_path), report_path=str(state.report_path)):
             with state.lock:
