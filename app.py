@@ -30,8 +30,8 @@ from pipeline import model as models
 from pipeline.settings import MAX_COPY_BIAS
 from webapp.controller import RunController, Update, Waiting, Writing
 from webapp.errors import UserError
-from webapp.form import CITATION_CHOICES, FIELDS, KEEP_CHOICES, MATH_CHOICES, READING_FIELDS, default_prompt
-from webapp.form import model_choices
+from webapp.form import CITATION_CHOICES, FIELDS, KEEP_CHOICES, MATH_CHOICES, OCR_CHOICES, READING_FIELDS
+from webapp.form import default_prompt, model_choices, ocr_languages
 from webapp.model_service import ModelStatus, pick_default_model
 from webapp.offered import OfferedModels
 from webapp.sessions import Line, Sessions, private_root, safe_name
@@ -148,25 +148,17 @@ def empty_outputs() -> list:
 # event handlers: the visitor's values to the controller, its answers to the page
 
 
-def watch_model():
-    """Page load: show the device line, then again once the background load is over."""
-    yield MODEL.line()
-    if not MODEL.ready.is_set():
-        MODEL.ready.wait(timeout=600)
-        yield MODEL.line()
-
-
 def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000, max_pages: float = 500,
-            layout=None, keep=None, math=None, citations=None):
+            layout=None, keep=None, math=None, citations=None, ocr=None, ocr_language=None):
     """Read a PDF without the LLM: its document panel and its raw extracted text."""
-    values = dict(zip(READING_FIELDS, (password, pages, max_chars, max_pages, layout, keep, math, citations)))
+    values = {name: value for name, value in locals().items() if name in READING_FIELDS}
     with user_errors():
         return CONTROLLER.extract(_pdf_path(pdf), values)
 
 
-def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-              temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
-              copy_bias, layout, keep, math, citations, request: gr.Request):
+def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size, temperature, top_p,
+              max_new_tokens, seed, guard_policy, system_prompt, max_pages, copy_bias, layout, keep, math,
+              citations, ocr=None, ocr_language=None, request: gr.Request = None):
     """Run the pipeline and stream the page: document, progress, text, table, downloads."""
     values = {name: value for name, value in locals().items() if name in FIELDS}
     with user_errors(), contextlib.closing(CONTROLLER.clean(_pdf_path(pdf), session_key(request), values)) as run:
@@ -194,9 +186,9 @@ def show_chunk(index, request: gr.Request):
         return CONTROLLER.show_chunk(session_key(request), index)
 
 
-def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-               temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
-               copy_bias, layout, keep, math, citations, request: gr.Request):
+def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size, batch_size, temperature, top_p,
+               max_new_tokens, seed, guard_policy, system_prompt, max_pages, copy_bias, layout, keep, math,
+               citations, ocr=None, ocr_language=None, request: gr.Request = None):
     """Clean one chunk again with the current settings and put it into the result."""
     values = {name: value for name, value in locals().items() if name in FIELDS}
     with user_errors(), contextlib.closing(CONTROLLER.regenerate(session_key(request), index, values)) as run:
@@ -290,6 +282,11 @@ def build() -> gr.Blocks:
                                 choices=CITATION_CHOICES, value=defaults.citations, label="Citations",
                                 elem_id="citations",
                                 info='"[12]", "(Smith et al., 2020)"; "Smith et al. (2020)" keeps the name.')
+                    with gr.Row(elem_id="ocr-options"):
+                        ocr = gr.Radio(choices=OCR_CHOICES, value=defaults.ocr, label="OCR (scanned pages)",
+                                       elem_id="ocr")
+                        ocr_language = gr.Dropdown(choices=ocr_languages(), value=[defaults.ocr_language],
+                                                   multiselect=True, label="OCR language", elem_id="ocr-language")
                     guard_policy = gr.Radio(
                         choices=[("keep the input for a rejected chunk", "fallback"),
                                  ("keep the model's text anyway", "keep")],
@@ -321,17 +318,17 @@ def build() -> gr.Blocks:
                     raw = gr.Textbox(show_label=False, lines=12, max_lines=24, interactive=False, elem_id="raw")
 
         # New settings come last so that callers written before they existed keep working.
-        settings_inputs = [password, pages, max_chars, model, rules_only, chunk_size, batch_size,
-                           temperature, top_p, max_new_tokens, seed, guard_policy, system_prompt, max_pages,
-                           copy_bias, layout, keep, math, citations]
-        extract_inputs = [pdf, password, pages, max_chars, max_pages, layout, keep, math, citations]
+        settings_inputs = [password, pages, max_chars, model, rules_only, chunk_size, batch_size, temperature, top_p,
+                           max_new_tokens, seed, guard_policy, system_prompt, max_pages, copy_bias, layout, keep,
+                           math, citations, ocr, ocr_language]
+        extract_inputs = [pdf, password, pages, max_chars, max_pages, layout, keep, math, citations, ocr, ocr_language]
         # The handlers take the values by these names (webapp/form.py).
         assert [c.elem_id.replace("-", "_") for c in settings_inputs] == list(FIELDS)
         assert [c.elem_id.replace("-", "_") for c in extract_inputs[1:]] == list(READING_FIELDS)
         run_outputs = [document, progress, cleaned, table, chunk_picker, raw, files]  # as render() gives them
         regen_outputs = [chunk_input, chunk_output, chunk_note, progress, cleaned, table, files]
 
-        demo.load(watch_model, None, device, api_visibility="private", concurrency_limit=None, queue=True)
+        demo.load(MODEL.watch, None, device, api_visibility="private", concurrency_limit=None, queue=True)
         demo.unload(end_session)
 
         # A new file: clear the page, then show what the PDF is (no model needed).

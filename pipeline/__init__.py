@@ -29,6 +29,7 @@ from pipeline.events import (
     DocumentInfo,
     Event,
     GuardReport,
+    OcrProgress,
     PageRead,
     RunFinished,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Settings",
     "Event",
     "DocumentInfo",
+    "OcrProgress",
     "PageRead",
     "Chunk",
     "ChunkPlan",

@@ -26,13 +26,14 @@ from pipeline.events import (
     ChunkPlan,
     ChunkProgress,
     DocumentInfo,
+    OcrProgress,
     PageRead,
     RunFinished,
     document_fields,
 )
 from pipeline.output import removed_lines, write_removed
 from pipeline.runner import run
-from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES, Settings
+from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES, OCR_MODES, Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds reading the PDF may take; pages read by then are kept (default: %(default)s)")
     limits.add_argument("--read-memory-mb", type=int, default=defaults.read_memory_mb,
                         help="memory the reading process may use (default: %(default)s MB)")
+    ocr = parser.add_argument_group("OCR", "pages without a text layer (scans), read by Tesseract")
+    ocr.add_argument("--ocr", choices=OCR_MODES, default=defaults.ocr,
+                     help="auto: pages whose text layer is empty or junk; always: every page; never "
+                          "(default: %(default)s)")
+    ocr.add_argument("--ocr-language", default=defaults.ocr_language, metavar="LANG",
+                     help="Tesseract language code(s), e.g. deu or deu+eng (default: %(default)s)")
+    ocr.add_argument("--ocr-dpi", type=int, default=defaults.ocr_dpi, help="resolution pages are rendered at "
+                     "for OCR (default: %(default)s)")
+    ocr.add_argument("--ocr-page-seconds", type=float, default=defaults.ocr_page_seconds,
+                     help="the reading's time limit grows by this for each page read by OCR (default: %(default)s)")
     podcast = parser.add_argument_group(
         "podcast options",
         "Layout-aware reading drops running headers and footers, page numbers, stamps, figure and table "
@@ -115,6 +126,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_file_mb=args.max_file_mb,
         read_timeout=args.read_timeout,
         read_memory_mb=args.read_memory_mb,
+        ocr=args.ocr,
+        ocr_language=args.ocr_language,
+        ocr_dpi=args.ocr_dpi,
+        ocr_page_seconds=args.ocr_page_seconds,
         layout=not args.no_layout,
         keep_captions=args.keep_captions,
         keep_footnotes=args.keep_footnotes,
@@ -137,6 +152,20 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         draft_tokens=args.draft_tokens,
         guard_policy=args.guard_policy,
     ).validate()
+
+
+def ocr_summary(ocr_pages) -> str:
+    """`ocr_summary(((1, 91.0), (2, 55.5))) -> "2 pages (1, 2), mean confidence 73.2%; low confidence: 2"`."""
+    from pipeline.ocr import LOW_CONFIDENCE
+
+    def listed(numbers: list[int]) -> str:
+        return ", ".join(map(str, numbers[:10])) + (", ..." if len(numbers) > 10 else "")
+
+    pages = [page for page, _ in ocr_pages]
+    mean = sum(confidence for _, confidence in ocr_pages) / len(ocr_pages)
+    low = [page for page, confidence in ocr_pages if confidence < LOW_CONFIDENCE]
+    return (f"{len(pages)} page{'s' if len(pages) != 1 else ''} ({listed(pages)}), mean confidence {mean:.1f}%"
+            + (f"; low confidence: {listed(low)}" if low else ""))
 
 
 def describe(info: DocumentInfo) -> str:
@@ -197,6 +226,10 @@ def consume(source: Path, settings: Settings, output: Path | None, report: str |
         for event in events:
             if isinstance(event, DocumentInfo):
                 print(describe(event), file=sys.stderr)
+            elif isinstance(event, OcrProgress):
+                if pages_bar is None:
+                    pages_bar = tqdm(total=event.selected, desc="reading", unit="page", file=sys.stderr)
+                pages_bar.set_postfix_str(f"OCR page {event.position}/{event.selected}")
             elif isinstance(event, PageRead):
                 if pages_bar is None:
                     pages_bar = tqdm(total=event.selected, desc="reading", unit="page", file=sys.stderr)
@@ -216,6 +249,8 @@ def consume(source: Path, settings: Settings, output: Path | None, report: str |
                     f"{event.normalized_chars:,} after clean-up; {len(event.chunks)} chunks",
                     file=sys.stderr,
                 )
+                if event.ocr_pages:
+                    print(f"OCR: {ocr_summary(event.ocr_pages)}", file=sys.stderr)
                 chunks_bar = tqdm(total=len(event.chunks), desc="cleaning", unit="chunk", file=sys.stderr)
             elif isinstance(event, ChunkProgress):
                 pass  # the bar moves per finished chunk; tokens are counted from ChunkDone

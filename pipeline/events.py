@@ -1,6 +1,7 @@
 """Typed events that `pipeline.run()` yields, in this order:
 
     DocumentInfo            once, as soon as the PDF is open
+    OcrProgress             before a page is read by OCR (pages without a text layer)
     PageRead                once per selected page, as each is read
     ChunkPlan               once: the normalized text cut into chunks
     ChunkProgress           (LLM only) partial text of chunks in flight, as tokens arrive
@@ -44,6 +45,13 @@ def document_fields(info: DocumentInfo) -> list[tuple[str, str | None]]:
 
 
 @dataclass(frozen=True)
+class OcrProgress:
+    page: int  # 1-based page number that OCR is reading now
+    position: int  # its 1-based position among the selected pages
+    selected: int  # how many pages were selected
+
+
+@dataclass(frozen=True)
 class PageRead:
     page: int  # 1-based page number in the document
     position: int  # 1-based position among the selected pages
@@ -51,6 +59,7 @@ class PageRead:
     chars: int  # characters kept from this page (after the budget cut)
     error: str | None = None  # set when the page failed and was skipped
     budget_reached: bool = False  # the character budget stopped reading on this page
+    ocr_confidence: float | None = None  # read by OCR: its mean word confidence, 0-100
 
 
 # What the structure stage can take out of a page, in the order a person reads the counts.
@@ -97,6 +106,7 @@ class ChunkPlan:
     read_seconds: float | None = None  # wall time of the reading process
     read_peak_mb: float | None = None  # its peak resident memory, where measurable
     removed: tuple[Removed, ...] = field(repr=False, default=())  # what the structure stage took out
+    ocr_pages: tuple[tuple[int, float], ...] = ()  # (page, mean word confidence 0-100) of pages read by OCR
 
 
 @dataclass(frozen=True)
@@ -145,4 +155,4 @@ class RunFinished:
     gaps: tuple[tuple[int, int], ...] = ()  # (first, last) chunk indexes of each run of missing chunks
 
 
-Event = DocumentInfo | PageRead | ChunkPlan | ChunkProgress | ChunkDone | RunFinished
+Event = DocumentInfo | OcrProgress | PageRead | ChunkPlan | ChunkProgress | ChunkDone | RunFinished

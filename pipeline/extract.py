@@ -16,8 +16,9 @@ file, checks the password, reads the metadata, and decodes and parses every page
 with its limits either way: a page it refuses is refused.
 
 What it does not do: no normalization (ligatures, hyphenation, headers, ... are
-pipeline.normalize's job), no classification of blocks (pipeline.structure), no OCR, no
-joining of pages (callers join them; the separator is theirs to choose).
+pipeline.normalize's job), no classification of blocks (pipeline.structure), no
+joining of pages (callers join them; the separator is theirs to choose). OCR of pages
+without a text layer is pipeline.ocr's; this module decides which pages need it.
 
 This module runs wherever it is called; pipeline.sandbox calls it in a child process with
 time and memory limits, after apply_pypdf_limits() has tightened pypdf's own limits
@@ -36,8 +37,9 @@ import contextlib
 import logging
 import os
 import re
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from io import BytesIO
 
@@ -73,8 +75,19 @@ DAMAGED_MESSAGE = (
 )
 NO_TEXT_MESSAGE = (
     "No selectable text on any page: it looks scanned (images of text). "
-    "Run OCR first, e.g. ocrmypdf, then upload the result."
+    "Turn OCR on (ocr 'auto' or 'always'; --ocr on the command line), or run OCR first, e.g. ocrmypdf, "
+    "then upload the result."
 )
+NO_TEXT_MESSAGE_NO_OCR = (
+    "No selectable text on any page: it looks scanned (images of text), and it cannot be read by OCR "
+    "here because {why}. Or run OCR first, e.g. ocrmypdf, then upload the result."
+)
+NO_TEXT_OCR_FAILED = (
+    "No selectable text on any page (it looks scanned), and OCR could not read it either: {why}. If the pages "
+    "hold text, try a higher OCR resolution (ocr_dpi; --ocr-dpi) or the document's language (--ocr-language)."
+)
+OCR_ERROR = "OCR: "  # how the error of a page that OCR could not read starts
+_TOO_COMPLEX = "too complex to read: "
 PASSWORD_REQUIRED_MESSAGE = "This PDF is encrypted: enter its password."
 WRONG_PASSWORD_MESSAGE = "The password does not open this PDF: check it and try again."
 TOO_COMPLEX_MESSAGE = (
@@ -535,6 +548,7 @@ class PageText:
     budget_reached: bool = False  # the character budget stopped reading on this page
     incomplete: str | None = None  # why the text may miss parts of the page (a reader limit)
     layout: PageLayout | None = None  # blocks with geometry, when read with a layout document
+    ocr_confidence: float | None = None  # read by OCR: its mean word confidence (0-100)
 
 
 class _SkippedForms(logging.Handler):
@@ -566,7 +580,7 @@ def _watch_skipped_forms():
 
 
 def iter_pages(
-    reader: pypdf.PdfReader, pages: list[int], max_chars: int | None = 100_000, layout_doc=None
+    reader: pypdf.PdfReader, pages: list[int], max_chars: int | None = 100_000, layout_doc=None, ocr=None
 ) -> Iterator[PageText]:
     """Yield the text of each selected page as it is read.
 
@@ -581,6 +595,10 @@ def iter_pages(
     With `layout_doc` (pipeline.layout.open_layout of the same file), each page's text and
     layout come from it; the budget then cuts the layout at a line's end too.
 
+    With `ocr` (a pipeline.ocr.OcrReader), a page whose text layer is empty or junk (or
+    every page, in its "always" mode) is read by OCR instead, several at once; pages are
+    still yielded in order, and the budget counts their OCR'd text.
+
     A page whose extraction raises is yielded with text "" and `error` set, and the
     others continue. After the last page, if no page gave any non-whitespace text:
     DamagedPdfError when every page failed, NoTextError otherwise (a scan).
@@ -594,47 +612,102 @@ def iter_pages(
     failed = 0
     too_complex: list[str] = []  # why pages failed on a limit rather than on damage
     any_text = False
-    for number in pages:
-        layout = None
-        try:
-            with _watch_skipped_forms() as forms:
-                page = reader.pages[number - 1]
-                text = None
-                if layout_doc is not None:
-                    layout, text = _read_with_layout(layout_doc, page, number, forms)
-                if text is None:
-                    text = page.extract_text()
-        except Exception as exc:  # one bad page must not cost the others; see module doc
+    ocr_errors: list[str] = []
+    for page in _pages_in_order(reader, pages, layout_doc, ocr):
+        if page.error:
             failed += 1
-            why = _limit_reason(exc)
-            if why is not None and not why.startswith("damaged: "):
-                too_complex.append(why)
-            yield PageText(page=number, text="", error=_describe(exc))
+            if page.error.startswith(OCR_ERROR):
+                ocr_errors.append(page.error.removeprefix(OCR_ERROR))
+            elif page.error.startswith(_TOO_COMPLEX) and not page.error.startswith(_TOO_COMPLEX + "damaged: "):
+                too_complex.append(page.error.removeprefix(_TOO_COMPLEX))
+            yield page
             continue
-        incomplete = None
-        if forms.seen:
-            limit = pypdf.get_configuration().xform_maximum_invocations_per_extraction
-            incomplete = f"the page draws more than {limit:,} forms; the text of the others is skipped"
+        text, layout = page.text, page.layout
         if max_chars is not None and total + len(text) > max_chars:
             text = _cut(text, max_chars - total, nothing_kept=total == 0)
             if layout is not None:
                 layout = layout.cut(len(text))
                 text = layout.text
             any_text = any_text or bool(text.strip())
-            yield PageText(page=number, text=text, budget_reached=True, incomplete=incomplete, layout=layout)
+            yield replace(page, text=text, layout=layout, budget_reached=True)
             break
         total += len(text)
         any_text = any_text or bool(text.strip())
-        yield PageText(page=number, text=text, incomplete=incomplete, layout=layout)
+        yield page
 
     if not any_text:
+        if ocr_errors and failed == len(pages):
+            raise NoTextError(NO_TEXT_OCR_FAILED.format(why=ocr_errors[0]))
         if failed == len(pages) and too_complex:
             raise TooComplexError(TOO_COMPLEX_MESSAGE.format(why=too_complex[0]))
         if failed == len(pages):
             raise DamagedPdfError(
                 f"No page could be read ({_pages(failed)} failed): " + DAMAGED_MESSAGE
             )
+        if ocr is not None and ocr.unavailable:
+            raise NoTextError(NO_TEXT_MESSAGE_NO_OCR.format(why=ocr.unavailable))
         raise NoTextError(NO_TEXT_MESSAGE)
+
+
+def _pages_in_order(reader: pypdf.PdfReader, pages: list[int], layout_doc, ocr) -> Iterator[PageText]:
+    """Every selected page read, in order: its text layer, or its OCR (in the background,
+    at most as many pages ahead as OCR runs at once)."""
+    window: deque = deque()  # (page number, PageText or a Future of an OCR'd page), in order
+    try:
+        for number in pages:
+            if ocr is not None and ocr.mode == "always":
+                window.append((number, ocr.submit(reader, number)))
+            else:
+                page = _read_text_layer(reader, number, layout_doc)
+                if ocr is not None and not page.error and ocr.wanted(page.text):
+                    if ocr.unavailable:  # kept as it is, and said
+                        page = replace(page, incomplete=f"no text layer, and OCR cannot run: {ocr.unavailable}")
+                        window.append((number, page))
+                    else:
+                        window.append((number, ocr.submit(reader, number)))
+                else:
+                    window.append((number, page))
+            while window and (len(window) > (ocr.workers if ocr else 0) or isinstance(window[0][1], PageText)):
+                yield _settled(*window.popleft())
+        while window:
+            yield _settled(*window.popleft())
+    finally:
+        for _, item in window:
+            if not isinstance(item, PageText):
+                item.cancel()
+
+
+def _settled(number: int, item) -> PageText:
+    if isinstance(item, PageText):
+        return item
+    from pipeline.ocr import OcrPageError
+
+    try:
+        page = item.result()
+    except OcrPageError as exc:
+        return PageText(page=number, text="", error=f"{OCR_ERROR}{exc}")
+    return PageText(page=number, text=page.text, layout=page.layout, ocr_confidence=page.confidence)
+
+
+def _read_text_layer(reader: pypdf.PdfReader, number: int, layout_doc) -> PageText:
+    """One page's text layer (and its layout, with a layout document); a page whose
+    extraction raises comes back with `error` set."""
+    layout = None
+    try:
+        with _watch_skipped_forms() as forms:
+            page = reader.pages[number - 1]
+            text = None
+            if layout_doc is not None:
+                layout, text = _read_with_layout(layout_doc, page, number, forms)
+            if text is None:
+                text = page.extract_text()
+    except Exception as exc:  # one bad page must not cost the others; see module doc
+        return PageText(page=number, text="", error=_describe(exc))
+    incomplete = None
+    if forms.seen:
+        limit = pypdf.get_configuration().xform_maximum_invocations_per_extraction
+        incomplete = f"the page draws more than {limit:,} forms; the text of the others is skipped"
+    return PageText(page=number, text=text, incomplete=incomplete, layout=layout)
 
 
 _RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
@@ -723,7 +796,7 @@ def _describe(exc: BaseException) -> str:
     """A one-line account of why a page failed, for the progress display."""
     why = _limit_reason(exc)
     if why is not None:
-        return f"too complex to read: {why}"
+        return f"{_TOO_COMPLEX}{why}"
     message = " ".join(str(exc).split())
     if len(message) > 160:
         message = message[:159] + "\u2026"

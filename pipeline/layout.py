@@ -20,7 +20,8 @@ Superscript marks (digits or footnote symbols, raised and smaller than their lin
 kept out of the line's text and recorded with their place: pipeline.structure decides
 whether they are footnote marks.
 
-What it does not do: no classification (pipeline.structure), no OCR, no metadata or
+What it does not do: no classification (pipeline.structure), no OCR (pipeline.ocr makes
+Lines of its words and orders them here, `blocks_in_order`), no metadata or
 passwords beyond opening (pipeline.extract keeps those, with pypdf), no text clean-up
 beyond turning PDFium's line-end hyphen marker back into "-".
 """
@@ -353,6 +354,12 @@ def _blocks(lines: list[Line]) -> list[Block]:
             home[0].append(line)
             home[1], home[2] = min(home[1], line.x0), max(home[2], line.x1)
     return [Block(tuple(group[0])) for group in groups]
+
+
+def blocks_in_order(lines: list[Line], rotated: list[Line] = ()) -> list[Block]:
+    """Lines from another source (pipeline.ocr's) as blocks in reading order, grouped and
+    ordered as a text page's are; rotated lines come last, a block each."""
+    return order_blocks(_blocks(lines)) + [Block((line,), rotated=True) for line in rotated]
 
 
 def _order_page(runs: list[_Run]) -> list[Block]:

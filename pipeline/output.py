@@ -212,13 +212,15 @@ class ResultWriter:
 
     `removed`: what the structure stage took out (ChunkPlan.removed); the report's summary
     counts it per category (removed_record). Left out (None), the summary has no "removed"
-    key rather than a count of nothing that nobody made."""
+    key rather than a count of nothing that nobody made. `ocr_pages`: (page, confidence) of
+    the pages read by OCR (ChunkPlan.ocr_pages), listed in the summary as "ocr"."""
 
     def __init__(self, text_path: str | os.PathLike | None, report_path: str | os.PathLike | None = None,
-                 removed: Sequence[Removed] | None = None):
+                 removed: Sequence[Removed] | None = None, ocr_pages: Sequence[tuple[int, float]] = ()):
         self.text_path = Path(text_path) if text_path else None
         self.report_path = Path(report_path) if report_path else None
         self.removed = tuple(removed) if removed is not None else None
+        self.ocr_pages = tuple(ocr_pages)
         self._text: TextIO | None = None
         self._report: TextIO | None = None
         self._written = 0
@@ -268,6 +270,8 @@ class ResultWriter:
             }
             if self.removed is not None:
                 record["removed"] = removed_record(self.removed)
+            if self.ocr_pages:  # pages read by OCR, with their mean word confidence (0-100)
+                record["ocr"] = [{"page": page, "confidence": confidence} for page, confidence in self.ocr_pages]
             self._report.write(json.dumps(record) + "\n")
         self.close()
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from pipeline import chunk as chunking
-from pipeline import extract, normalize, sandbox, structure
+from pipeline import extract, normalize, ocr, sandbox, structure
 from pipeline.events import (
     Chunk,
     ChunkDone,
@@ -33,6 +33,7 @@ from pipeline.events import (
     ChunkProgress,
     DocumentInfo,
     Event,
+    OcrProgress,
     PageRead,
     Removed,
     RunFinished,
@@ -77,6 +78,9 @@ def run(
                     notes.append(page_limit_note(item, settings))
             elif isinstance(item, sandbox.ReadLimit):
                 notes.append(item.message)
+            elif isinstance(item, sandbox.OcrStarted):
+                position = selection.pages.index(item.page) + 1 if item.page in selection.pages else 0
+                yield OcrProgress(page=item.page, position=position, selected=len(selection.pages))
             else:
                 pages.append(item)
                 yield PageRead(
@@ -86,6 +90,7 @@ def run(
                     chars=len(item.text),
                     error=item.error,
                     budget_reached=item.budget_reached,
+                    ocr_confidence=item.ocr_confidence,
                 )
                 if item.budget_reached:
                     notes.append(budget_note(item.page, settings))
@@ -96,6 +101,9 @@ def run(
     incomplete = [p for p in pages if p.incomplete]
     if incomplete:
         notes.append(incomplete_note(incomplete))
+    doubtful = [p.page for p in pages if p.ocr_confidence is not None and p.ocr_confidence < ocr.LOW_CONFIDENCE]
+    if doubtful:
+        notes.append(low_confidence_note(doubtful))
     # Stopped while reading (between pages, or inside one: the child was killed).
     unread = selection is None or (len(pages) < len(selection.pages) and not any(p.budget_reached for p in pages))
     interrupted = stop.is_set() and unread
@@ -103,7 +111,7 @@ def run(
     plan = plan_chunks(pages, settings, notes, stats[0] if stats else None)
     yield plan
 
-    writer = ResultWriter(output_path, report_path, removed=plan.removed)
+    writer = ResultWriter(output_path, report_path, removed=plan.removed, ocr_pages=plan.ocr_pages)
     written: dict[int, ChunkDone] = {}  # yielded in document order, and written as they came
     finished: dict[int, ChunkDone] = {}  # every chunk the stage finished, judged, in any order
     why = "the run was stopped"
@@ -152,6 +160,15 @@ def page_limit_note(selection: sandbox.Selection, settings: Settings) -> str:
 def incomplete_note(pages: list[extract.PageText]) -> str:
     numbers = ", ".join(str(p.page) for p in pages[:10]) + (", ..." if len(pages) > 10 else "")
     return f"The text of page(s) {numbers} may be incomplete: {pages[0].incomplete}."
+
+
+def low_confidence_note(pages: list[int]) -> str:
+    numbers = ", ".join(str(page) for page in pages[:10]) + (", ..." if len(pages) > 10 else "")
+    return (
+        f"Page(s) {numbers} were read by OCR with low confidence (mean word confidence below "
+        f"{ocr.LOW_CONFIDENCE:g}%): their text is kept, but check it. A higher resolution (ocr_dpi; --ocr-dpi) "
+        "or the document's language (ocr_language; --ocr-language) may read them better."
+    )
 
 
 def budget_note(page: int, settings: Settings) -> str:
@@ -225,6 +242,7 @@ def plan_chunks(
         read_seconds=stats.seconds if stats else None,
         read_peak_mb=stats.peak_mb if stats else None,
         removed=removed,
+        ocr_pages=tuple((p.page, p.ocr_confidence) for p in pages if p.ocr_confidence is not None),
     )
 
 

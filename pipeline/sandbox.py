@@ -3,6 +3,7 @@
     for item in read_pdf(data, settings, stop):
         DocumentInfo  once, when the file is open
         Selection     once: the pages that will be read (after the page range and page limit)
+        OcrStarted    before a page is read by OCR (pipeline.ocr), several pages ahead at most
         PageText      per page, as each is read
         ReadLimit     at most once, last: a limit (time, memory, a crash) ended the reading early
 
@@ -22,7 +23,10 @@ child is a bug and comes back as RuntimeError with the child's traceback.
 
 With settings.layout, the child also opens the file with PDFium (pipeline.layout) and each
 page comes back with its blocks; when PDFium cannot open a file that pypdf opened, the
-pages come back as pypdf's plain text.
+pages come back as pypdf's plain text. Pages without a text layer are read by OCR in the
+child too (settings.ocr): each one started adds settings.ocr_page_seconds to the time
+limit. The child is the leader of its own process group, and the whole group is killed at
+the end, so no tesseract process outlives a stopped or timed-out reading.
 
 What it does not do: no normalization, no chunking, no retries. The parent never parses
 the PDF itself, so nothing in the file can reach the server's process except text.
@@ -33,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -55,6 +60,11 @@ _POLL = 0.1  # seconds between checks of the stop event, the clock and the child
 class Selection:
     pages: tuple[int, ...]  # 1-based page numbers that will be read, in order
     requested: int  # pages the page range selected, before the page limit
+
+
+@dataclass(frozen=True)
+class OcrStarted:
+    page: int  # 1-based page number that OCR is reading now
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,7 @@ def read_pdf(
     current: int | None = None  # the page the child is reading
     pending: list[int] = []  # pages selected and not yet read
     kept_text = False  # a page with text came back
+    ocr_pages = 0  # pages handed to OCR so far
     try:
         child.send(data, settings)
         while True:
@@ -93,13 +104,18 @@ def read_pdf(
             if stop.is_set():
                 return
             if time.monotonic() >= deadline:
+                limit = f"the {settings.read_timeout:g} s time limit"
+                how = "raise the limit with read_timeout (--read-timeout)"
+                if ocr_pages:
+                    limit = f"the time limit ({settings.read_timeout:g} s + {settings.ocr_page_seconds:g} s for each page read by OCR)"
+                    how = "raise the limits with read_timeout (--read-timeout) or ocr_page_seconds (--ocr-page-seconds)"
                 yield _limit_or_raise(
                     "time",
                     current,
                     kept_text,
-                    f"it took longer than the {settings.read_timeout:g} s time limit",
-                    f"Reading stopped at page {current}: the {settings.read_timeout:g} s time limit was reached",
-                    "raise the limit with read_timeout (--read-timeout)",
+                    f"it took longer than {limit}",
+                    f"Reading stopped at page {current}: {limit} was reached",
+                    how,
                 )
                 return
             message = child.next(timeout=_POLL)
@@ -123,6 +139,10 @@ def read_pdf(
                 pending = list(message["pages"])
                 current = pending[0] if pending else None
                 yield Selection(pages=tuple(message["pages"]), requested=message["requested"])
+            elif kind == "ocr":
+                ocr_pages += 1
+                deadline += settings.ocr_page_seconds
+                yield OcrStarted(page=message["page"])
             elif kind == "page":
                 layout = message.pop("layout", None)
                 page = PageText(**message, layout=PageLayout.from_dict(layout) if layout else None)
@@ -188,6 +208,7 @@ class _Child:
             stderr=subprocess.PIPE,
             env=env,
             cwd=str(_ROOT),
+            start_new_session=os.name == "posix",  # its own process group: OCR's processes die with it
         )
         self.messages: queue.Queue = queue.Queue()
         self.stderr_tail = b""
@@ -202,6 +223,10 @@ class _Child:
             "max_pages": settings.max_pages,
             "memory_mb": settings.read_memory_mb,
             "layout": settings.layout,
+            "ocr": settings.ocr,
+            "ocr_language": settings.ocr_language,
+            "ocr_dpi": settings.ocr_dpi,
+            "ocr_page_seconds": settings.ocr_page_seconds,
         }
         try:
             self.process.stdin.write(json.dumps(options).encode() + b"\n")
@@ -255,6 +280,11 @@ class _Child:
             self.close()
 
     def close(self) -> None:
+        if os.name == "posix":
+            try:  # the child and every tesseract process it started
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
@@ -299,9 +329,24 @@ def _child_main() -> int:
         pages = selected[: options["max_pages"]]
         send("selection", pages=pages, requested=len(selected))
         layout_doc = _layout_document(data, options) if options.get("layout") else None
+        ocr = None
+        if options.get("ocr", "never") != "never":
+            from pipeline.ocr import OcrReader
+
+            kept = data  # PDFium is opened from it only when a page needs OCR
+
+            def open_doc():
+                return layout_doc or _layout_document(kept, options)
+
+            ocr = OcrReader(open_doc, options["ocr"], options["ocr_language"], options["ocr_dpi"],
+                            options["ocr_page_seconds"], started=lambda page: send("ocr", page=page))
         del data  # the readers keep their own copies
-        for page in extract.iter_pages(reader, pages, options["max_chars"], layout_doc):
-            send("page", **asdict(page))
+        try:
+            for page in extract.iter_pages(reader, pages, options["max_chars"], layout_doc, ocr):
+                send("page", **asdict(page))
+        finally:
+            if ocr is not None:
+                ocr.close()
     except errors.PipelineError as exc:
         send("error", type=type(exc).__name__, message=str(exc))
     except MemoryError:

@@ -12,6 +12,7 @@ and the web app alike, with the same messages); it reads no files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from pipeline.errors import PipelineError
@@ -20,6 +21,9 @@ GUARD_POLICIES = ("fallback", "keep")
 MAX_COPY_BIAS = 50.0  # beyond this a copy bias changes nothing more: the source token always wins
 MATH_MODES = ("drop", "placeholder", "keep")  # display math: removed, "[equation]", or its text
 CITATION_MODES = ("remove", "keep")
+OCR_MODES = ("auto", "always", "never")  # pages read by OCR: those without a text layer, all, none
+# A Tesseract language, or several joined by "+": "eng", "deu+eng".
+_OCR_LANGUAGE = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,31}(\+[A-Za-z][A-Za-z0-9_]{1,31}){0,7}")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ class Settings:
     max_file_mb: float = 50  # files larger than this are refused before reading
     read_timeout: float = 12.0  # seconds the reading child process may take, opening included
     read_memory_mb: int = 1024  # address space of the reading child process
+
+    # --- OCR of pages without a text layer (pipeline.ocr), in the reading process ---
+    ocr: str = "auto"  # one of OCR_MODES: "auto" reads pages whose text layer is empty or junk
+    ocr_language: str = "eng"  # Tesseract's language code(s), e.g. "deu" or "deu+eng"
+    ocr_dpi: int = 300  # resolution pages are rendered at for OCR
+    ocr_page_seconds: float = 60.0  # the reading's time limit grows by this for each OCR'd page
 
     # --- structure: layout-aware reading, and what a podcast writer keeps (pipeline.structure) ---
     layout: bool = True  # False = pypdf's plain text in content-stream order, no block classes
@@ -78,7 +88,7 @@ class Settings:
         for name in at_least_one:
             if not _number(getattr(self, name)) or getattr(self, name) < 1:
                 _refuse(name, "must be at least 1")
-        for name in ("max_file_mb", "read_timeout"):
+        for name in ("max_file_mb", "read_timeout", "ocr_page_seconds"):
             if not _number(getattr(self, name)) or not getattr(self, name) > 0:
                 _refuse(name, "must be more than 0")
         if not _number(self.read_memory_mb) or self.read_memory_mb < 256:
@@ -97,7 +107,12 @@ class Settings:
             _refuse("draft_tokens", "must be 0 (no drafting) or more")
         if self.seed is not None and (not _number(self.seed) or self.seed < 0):
             _refuse("seed", "must be 0 or more")
-        for name, allowed in (("guard_policy", GUARD_POLICIES), ("math", MATH_MODES), ("citations", CITATION_MODES)):
+        if not _number(self.ocr_dpi) or not 70 <= self.ocr_dpi <= 600:
+            _refuse("ocr_dpi", "must be between 70 and 600")
+        if not isinstance(self.ocr_language, str) or not _OCR_LANGUAGE.fullmatch(self.ocr_language):
+            _refuse("ocr_language", f"must be Tesseract language codes such as eng or deu+eng, not {self.ocr_language!r}")
+        for name, allowed in (("guard_policy", GUARD_POLICIES), ("math", MATH_MODES), ("citations", CITATION_MODES),
+                              ("ocr", OCR_MODES)):
             if getattr(self, name) not in allowed:
                 _refuse(name, f"must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         for name in ("use_llm", "layout", "keep_captions", "keep_footnotes", "keep_authors",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pipeline import Settings
 from pipeline import model as models
 from pipeline.prompt import default_system_prompt
-from pipeline.settings import CITATION_MODES, MATH_MODES, SettingsError
+from pipeline.settings import CITATION_MODES, MATH_MODES, OCR_MODES, SettingsError
 from webapp.errors import UserError
 from webapp.offered import ModelNotOffered, OfferedModels
 
@@ -26,9 +26,10 @@ from webapp.offered import ModelNotOffered, OfferedModels
 # callers written before they existed keep working.
 FIELDS = ("password", "pages", "max_chars", "model", "rules_only", "chunk_size", "batch_size", "temperature",
           "top_p", "max_new_tokens", "seed", "guard_policy", "system_prompt", "max_pages", "copy_bias",
-          "layout", "keep", "math", "citations")
+          "layout", "keep", "math", "citations", "ocr", "ocr_language")
 # The ones reading a PDF (the document panel) takes.
-READING_FIELDS = ("password", "pages", "max_chars", "max_pages", "layout", "keep", "math", "citations")
+READING_FIELDS = ("password", "pages", "max_chars", "max_pages", "layout", "keep", "math", "citations", "ocr",
+                  "ocr_language")
 
 # Suggestions shown in the model field when visitors may type any model.
 SUGGESTED_MODELS = [
@@ -47,7 +48,9 @@ KEEP_CHOICES = [
 ]
 MATH_CHOICES = [("drop", "drop"), ('an "[equation]" line', "placeholder"), ("keep their text", "keep")]
 CITATION_CHOICES = [("remove", "remove"), ("keep", "keep")]
+OCR_CHOICES = [("pages without text", "auto"), ("every page", "always"), ("never", "never")]
 assert [v for _, v in MATH_CHOICES] == list(MATH_MODES) and [v for _, v in CITATION_CHOICES] == list(CITATION_MODES)
+assert [v for _, v in OCR_CHOICES] == list(OCR_MODES)
 
 
 @dataclass
@@ -58,6 +61,7 @@ class ServerLimits:
     upload: int  # bytes: the largest upload, also the pipeline's file size limit
     read_timeout: float = Settings().read_timeout  # seconds the reading process of one PDF may take
     read_memory_mb: int = Settings().read_memory_mb  # memory it may use
+    ocr_page_seconds: float = Settings().ocr_page_seconds  # the time limit grows by this per OCR'd page
 
     def fields(self, max_pages=None) -> dict:
         """The Settings fields for the reading limits: the page's page limit, the upload limit
@@ -65,7 +69,7 @@ class ServerLimits:
         memory limits of the reading process."""
         pages = Settings().max_pages if _blank(max_pages) else int(max_pages)
         return {"max_pages": pages, "max_file_mb": self.upload / 2**20, "read_timeout": self.read_timeout,
-                "read_memory_mb": self.read_memory_mb}
+                "read_memory_mb": self.read_memory_mb, "ocr_page_seconds": self.ocr_page_seconds}
 
 
 def _blank(value) -> bool:
@@ -80,6 +84,14 @@ def model_choices(offered: OfferedModels) -> list[str]:
     """The model field's choices: the offered ones, and a few suggestions when any may be typed."""
     names = list(offered.names)
     return names + [n for n in SUGGESTED_MODELS if n not in names] if offered.free else names
+
+
+def ocr_languages() -> list[str]:
+    """The OCR languages this server has (Tesseract's data), the default first."""
+    from pipeline import ocr
+
+    default = Settings().ocr_language
+    return [default] + [code for code in ocr.languages() if code != default]
 
 
 def default_prompt() -> str:
@@ -120,6 +132,7 @@ def settings_from_form(values: dict, *, offered: OfferedModels, server_model: st
         copy_bias=bias if bias >= 0 else None,
         **limits.fields(get("max_pages")),
         **podcast_options(get("layout"), get("keep"), get("math"), get("citations")),
+        **ocr_options(get("ocr"), get("ocr_language")),
     )
     return _validated(settings)
 
@@ -134,8 +147,20 @@ def reading_settings(values: dict, limits: ServerLimits) -> Settings:
         max_chars=_number(get("max_chars"), Settings().max_chars),
         **limits.fields(get("max_pages")),
         **podcast_options(get("layout"), get("keep"), get("math"), get("citations")),
+        **ocr_options(get("ocr"), get("ocr_language")),
     )
     return _validated(settings)
+
+
+def ocr_options(mode=None, language=None) -> dict:
+    """The OCR fields from the form: the mode, and the language as one code or a list of them
+    (the page's multiple choice), joined as Tesseract takes them ("deu+eng"). Checked by
+    Settings.validate; whether Tesseract has the language is found when it runs."""
+    defaults = Settings()
+    if isinstance(language, (list, tuple)):
+        language = "+".join(str(code) for code in language)
+    return {"ocr": defaults.ocr if _blank(mode) else mode,
+            "ocr_language": defaults.ocr_language if _blank(language) else language}
 
 
 def _validated(settings: Settings) -> Settings:

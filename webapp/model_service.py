@@ -80,6 +80,13 @@ class ModelStatus:
 
         return f"CPU ({torch.get_num_threads()} threads)"
 
+    def watch(self, timeout: float = 600):
+        """The line now, and again once the background load is over (a page load's handler)."""
+        yield self.line()
+        if not self.ready.is_set():
+            self.ready.wait(timeout=timeout)
+            yield self.line()
+
     def line(self) -> str:
         """One line: where the model runs, which model, and whether it is ready."""
         if self.name is None:

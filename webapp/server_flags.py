@@ -23,6 +23,7 @@ from webapp.uploads import DEFAULT_MAX_FILE_SIZE, MAX_FILE_SIZE_ENV, parse_size
 QUEUE_SIZE_ENV = "PDF_CLEANER_QUEUE_SIZE"
 READ_TIMEOUT_ENV = "PDF_CLEANER_READ_TIMEOUT"  # seconds the reading process of one PDF may take
 READ_MEMORY_ENV = "PDF_CLEANER_READ_MEMORY_MB"  # memory the reading process of one PDF may use
+OCR_SECONDS_ENV = "PDF_CLEANER_OCR_PAGE_SECONDS"  # time the reading may take per page read by OCR
 QUEUE_SIZE = 32  # runs that may wait for the model; past it a visitor is told to come back
 MIN_READ_MEMORY_MB = 256
 
@@ -37,12 +38,13 @@ class ServerFlags:
     queue_size: int = QUEUE_SIZE
     read_timeout: float = Settings().read_timeout
     read_memory_mb: int = Settings().read_memory_mb
+    ocr_page_seconds: float = Settings().ocr_page_seconds
     models: list[str] | None = None  # offered to visitors (None: $PDF_CLEANER_MODELS or the default)
     free_model_choice: bool | None = None  # None: decided by where the page is served
 
     def limits(self) -> ServerLimits:
         return ServerLimits(upload=parse_size(self.max_file_size), read_timeout=self.read_timeout,
-                            read_memory_mb=self.read_memory_mb)
+                            read_memory_mb=self.read_memory_mb, ocr_page_seconds=self.ocr_page_seconds)
 
 
 def _size(text: str) -> str:
@@ -79,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--read-memory-mb", type=int, default=int(env(READ_MEMORY_ENV) or defaults.read_memory_mb),
                         help=f"memory the process reading one PDF may use (default: ${READ_MEMORY_ENV} "
                              f"or {defaults.read_memory_mb})")
+    parser.add_argument("--ocr-page-seconds", type=float,
+                        default=float(env(OCR_SECONDS_ENV) or defaults.ocr_page_seconds),
+                        help="seconds the reading may take on top of --read-timeout for each page read by OCR "
+                             f"(default: ${OCR_SECONDS_ENV} or {defaults.ocr_page_seconds:g})")
     parser.add_argument("--models", default=None, type=_names,
                         help=f"comma-separated models visitors may pick (default: ${MODELS_ENV}, "
                              "or the server's model and 'bundled')")
@@ -95,6 +101,8 @@ def parse_flags(argv: list[str] | None = None) -> ServerFlags:
     args = parser.parse_args(argv)
     if not args.read_timeout > 0:
         parser.error("--read-timeout must be more than 0")
+    if not args.ocr_page_seconds > 0:
+        parser.error("--ocr-page-seconds must be more than 0")
     if args.read_memory_mb < MIN_READ_MEMORY_MB:
         parser.error(f"--read-memory-mb must be at least {MIN_READ_MEMORY_MB}")
     if args.queue_size < 0:

@@ -41,6 +41,7 @@ from pipeline import (
     ChunkPlan,
     ChunkProgress,
     DocumentInfo,
+    OcrProgress,
     PageRead,
     RunFinished,
     Settings,
@@ -120,6 +121,7 @@ class RunState:
     info: DocumentInfo | None = None
     selected: int = 0  # pages selected
     reading: int = 0  # pages read so far
+    ocr_page: tuple[int, int] | None = None  # (position, selected) of the page OCR last started
     page_errors: dict[int, str] = field(default_factory=dict)
     plan: ChunkPlan | None = None
     plan_at: float | None = None
@@ -164,6 +166,9 @@ class RunState:
         if isinstance(event, DocumentInfo):
             self.info = event
             self.dirty.add("document")
+            return True
+        if isinstance(event, OcrProgress):
+            self.ocr_page = (event.position, event.selected)
             return True
         if isinstance(event, PageRead):
             self.selected, self.reading = event.selected, event.position
@@ -313,7 +318,7 @@ class RunState:
         finished = [self.done[i] for i in sorted(self.done)]
         chunks = self.plan.chunks
         gaps = tuple((chunks[a].index, chunks[b].index) for a, b in gap_runs(chunks, self.done))
-        writer = ResultWriter(self.clean_path, self.report_path, removed=self.plan.removed)
+        writer = ResultWriter(self.clean_path, self.report_path, removed=self.plan.removed, ocr_pages=self.plan.ocr_pages)
         for item in finished:
             writer.add(item)
         writer.finish(RunFinished(

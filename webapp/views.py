@@ -59,6 +59,8 @@ def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: 
             lines.append(f"budget: reached on page {plan.budget_stopped_at}{budget}; later pages were not read")
         else:
             lines.append("budget: not reached")
+        if plan.ocr_pages:
+            lines.append(f"read by OCR: {ocr_label(plan.ocr_pages)}")
         failed = plan.failed_pages
         if failed:
             reasons = "; ".join(f"{p}: {(page_errors or {}).get(p, 'unreadable')}" for p in failed)
@@ -75,6 +77,17 @@ def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: 
     return "\n".join(lines)
 
 
+def ocr_label(ocr_pages) -> str:
+    """`ocr_label(((1, 91.0), (2, 55.5))) -> "pages 1–2, mean confidence 73.2%; low confidence (check them): 2"`."""
+    from pipeline.ocr import LOW_CONFIDENCE
+
+    pages = [page for page, _ in ocr_pages]
+    mean = sum(confidence for _, confidence in ocr_pages) / len(ocr_pages)
+    low = [page for page, confidence in ocr_pages if confidence < LOW_CONFIDENCE]
+    label = f"page{'s' if len(pages) != 1 else ''} {ranges_label(pages)}, mean confidence {mean:.1f}%"
+    return label + (f"; low confidence (check them): {ranges_label(low)}" if low else "")
+
+
 def progress_line(state: RunState) -> str:
     now = state.ended_at or time.monotonic()
     elapsed = clock(now - state.started)
@@ -83,6 +96,8 @@ def progress_line(state: RunState) -> str:
             return f"failed: {state.error}"
         if state.note:
             return state.note
+        if state.ocr_page and state.ocr_page[0] > state.reading:
+            return f"OCR page {state.ocr_page[0]}/{state.ocr_page[1]} · {elapsed}"
         if state.selected:
             return f"reading page {state.reading}/{state.selected} · {elapsed}"
         return "stopped" if state.ended_at else "opening the PDF…"
