@@ -27,10 +27,12 @@ OCR and keeps the budget), no time limit of the whole reading (pipeline.sandbox)
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import shutil
 import statistics
+import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -72,13 +74,17 @@ def needs_ocr(text: str) -> bool:
     return not _JUNK.sub("", text or "")
 
 
+def _tesseract_command() -> str:
+    return os.environ.get("PDF_CLEANER_TESSERACT") or "tesseract"
+
+
 def tesseract_missing() -> str | None:
     """Why OCR cannot run here (with how to install it), or None when it can."""
     try:
         import pytesseract  # noqa: F401
     except ImportError:
         return f"the pytesseract package is not installed: {INSTALL_HINT}"
-    if shutil.which(os.environ.get("PDF_CLEANER_TESSERACT", "tesseract")) is None:
+    if shutil.which(_tesseract_command()) is None:
         return f"Tesseract OCR is not installed: {INSTALL_HINT}"
     return None
 
@@ -89,6 +95,7 @@ def languages() -> list[str]:
         return []
     import pytesseract
 
+    pytesseract.pytesseract.tesseract_cmd = _tesseract_command()
     try:
         return sorted(set(pytesseract.get_languages(config="")) - {"osd"})
     except Exception:  # a broken install: the run says so when it tries
@@ -239,9 +246,21 @@ def recognize(image, resolution: float, language: str, seconds: float) -> OcrPag
     import pytesseract
 
     os.environ["OMP_THREAD_LIMIT"] = "1"  # read by the tesseract process this starts
+    if resolution >= _DESPECKLE_DPI:
+        from PIL import ImageFilter
+
+        # Specks of a photocopy or a fax make Tesseract see stray marks and swell its rows;
+        # a 3x3 median removes them. Strokes are several pixels wide at this resolution, so
+        # the letters stay (below it, thin strokes would go too).
+        image = image.filter(ImageFilter.MedianFilter(3))
+    pytesseract.pytesseract.tesseract_cmd = _tesseract_command()
     try:
-        hocr = pytesseract.image_to_pdf_or_hocr(image, lang=language, config="--psm 3", extension="hocr",
-                                                timeout=seconds)
+        with tempfile.TemporaryDirectory(prefix="pdf-cleaner-ocr-") as folder:
+            # An uncompressed bitmap: writing a page as PNG (pytesseract's way) costs a third of a second.
+            path = os.path.join(folder, "page.bmp")
+            image.save(path)
+            hocr = pytesseract.image_to_pdf_or_hocr(path, lang=language, config="--psm 3", extension="hocr",
+                                                    timeout=seconds)
     except RuntimeError as exc:  # pytesseract's timeout
         if "timeout" in str(exc).lower():
             raise OcrPageError(f"OCR took longer than {seconds:g} s") from None
@@ -254,8 +273,11 @@ def recognize(image, resolution: float, language: str, seconds: float) -> OcrPag
 @dataclass
 class _OcrLine:
     text: str
-    box: tuple[float, float, float, float]  # x0, top, x1, bottom in pixels
-    size: float  # Tesseract's row height (x_size) in pixels
+    box: tuple[float, float, float, float]  # x0, top, x1, bottom in pixels: the words' ink
+    size: float  # Tesseract's row height (x_size) in pixels, ascenders to descenders
+    descent: float  # how far descenders reach below the baseline, in pixels
+    slope: float  # the baseline's slope (dy/dx); 0 for a line set sideways
+    offset: float  # the baseline's height at the box's left edge, from the box's bottom
     sideways: bool
     confidences: list[tuple[float, int]]  # (word confidence, word length)
     ink: float = 0.0  # share of dark pixels in the line's box
@@ -263,7 +285,10 @@ class _OcrLine:
 
 _LINE_CLASSES = {"ocr_line", "ocr_header", "ocr_caption", "ocr_textfloat"}
 _BBOX = re.compile(r"bbox (-?\d+) (-?\d+) (-?\d+) (-?\d+)")
-_FIELD = re.compile(r"(x_size|x_wconf|textangle) (-?[\d.]+)")
+_BASELINE = re.compile(r"baseline (-?[\d.]+) (-?[\d.]+)")
+_FIELD = re.compile(r"(x_size|x_descenders|x_wconf|textangle) (-?[\d.]+)")
+_DESPECKLE_DPI = 250  # pages rendered at this resolution or more are despeckled before OCR
+_SPECK = 50  # a word of no letter or digit recognised with less confidence than this is a speck
 
 
 def _hocr_lines(hocr: bytes) -> list[_OcrLine]:
@@ -278,21 +303,45 @@ def _hocr_lines(hocr: bytes) -> list[_OcrLine]:
         title = element.get("title", "")
         box = _BBOX.search(title)
         fields = dict(_FIELD.findall(title))
-        words, confidences = [], []
+        words, confidences, boxes = [], [], []
         for word in element:
             if word.get("class") != "ocrx_word":
                 continue
             text = "".join(word.itertext()).strip()
-            if text:
-                words.append(text)
-                confidences.append((float(dict(_FIELD.findall(word.get("title", ""))).get("x_wconf", 0)), len(text)))
+            word_title = word.get("title", "")
+            confidence = float(dict(_FIELD.findall(word_title)).get("x_wconf", 0))
+            word_box = _BBOX.search(word_title)
+            # Noise in a scan comes back as stray punctuation read with little confidence.
+            if not text or word_box is None or (confidence < _SPECK and not any(c.isalnum() for c in text)):
+                continue
+            words.append(text)
+            confidences.append((confidence, len(text)))
+            boxes.append([float(v) for v in word_box.groups()])
         if not words or box is None:
             continue
-        x0, top, x1, bottom = (float(v) for v in box.groups())
-        angle = float(fields.get("textangle", 0))
+        x0, top, x1, bottom = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                               max(b[2] for b in boxes), max(b[3] for b in boxes))
+        line_bottom = float(box.group(4))
+        baseline = _BASELINE.search(title)
+        slope, offset = (float(baseline.group(1)), float(baseline.group(2))) if baseline else (0.0, 0.0)
+        sideways = float(fields.get("textangle", 0)) % 180 != 0
         lines.append(_OcrLine(" ".join(words), (x0, top, x1, bottom), float(fields.get("x_size", bottom - top)),
-                              angle % 180 != 0, confidences))
+                              float(fields.get("x_descenders", 0)), slope, offset + (line_bottom - bottom),
+                              sideways, confidences))
     return lines
+
+
+def _upright_box(line: _OcrLine, angle: float) -> tuple[float, float, float, float]:
+    """The line's box on the page turned by -`angle` (radians; the page's skew): its
+    baseline's middle turned, with the row's height above and below it. A skewed scan's
+    lines then lie one under another as on the page that was scanned, not in overlapping
+    slanted boxes; noise specks above or below a line do not stretch its box either."""
+    x0, top, x1, bottom = line.box
+    half = (x1 - x0) / 2
+    middle_x, baseline = x0 + half, bottom + line.offset + line.slope * half
+    cos, sin = math.cos(angle), math.sin(angle)
+    x, y = middle_x * cos + baseline * sin, -middle_x * sin + baseline * cos
+    return x - half, y - (line.size - line.descent), x + half, y + line.descent
 
 
 def page_from_hocr(hocr: bytes, image, points_per_pixel: float) -> OcrPage:
@@ -306,10 +355,14 @@ def page_from_hocr(hocr: bytes, image, points_per_pixel: float) -> OcrPage:
         line.ink = sum(histogram[:128]) / max(1, sum(histogram))
     upright_ink = [line.ink for line in lines if not line.sideways] or [1.0]
     ink = statistics.median(upright_ink) or 1.0
+    # The page's skew: the median slope of the baselines of its longer lines.
+    long = [line.slope for line in lines if not line.sideways and line.box[2] - line.box[0] > 0.2 * image.width]
+    angle = math.atan(statistics.median(long)) if long else 0.0
     made: list[Line] = []
     rotated: list[Line] = []
     for line in lines:
-        x0, top, x1, bottom = (v * points_per_pixel for v in line.box)
+        box = line.box if line.sideways else _upright_box(line, angle)
+        x0, top, x1, bottom = (v * points_per_pixel for v in box)
         size = round(line.size * points_per_pixel / _ROW_PER_EM, 1)
         bold = not line.sideways and line.ink >= _BOLD_INK * ink
         made_line = Line(text=line.text, x0=x0, top=top, x1=x1, bottom=bottom, size=size,

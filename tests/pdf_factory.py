@@ -1,8 +1,9 @@
 """PDFs generated on demand for tests, benchmarks and examples (no binaries in the repo).
 
-    from tests.pdf_factory import paper, simple_pdf
+    from tests.pdf_factory import paper, scanned_pdf, simple_pdf
     generated = paper(pages=12)          # GeneratedPaper: .pdf bytes plus the ground truth
     data = simple_pdf(["Page one.", "Page two."])
+    scan = scanned_pdf(generated.pdf, 300, noise=0.02, skew=1.0)   # image-only copy, for OCR
 
 Every function returns the same bytes for the same arguments (reportlab's invariant
 mode; seeded randomness), so outputs can be compared and cached.
@@ -21,6 +22,7 @@ fonts only (so no ligatures: tests for those build their own text).
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import struct
 import threading
@@ -1648,3 +1650,209 @@ STRUCTURE_GENERATORS = [
     structure_multipage_running,
     structure_glued_words,
 ]
+
+
+# --------------------------------------------------------------------------- scans and OCR inputs
+#
+# Image-only copies of generated documents, as a scanner or photocopier makes them, for the
+# OCR path (pipeline.ocr), and small hostile files whose page image must not be decoded.
+
+
+def scanned_pdf(
+    pdf: bytes,
+    dpi: int = 300,
+    *,
+    noise: float = 0.0,
+    skew: float = 0.0,
+    seed: int = 0,
+    pages: list[int] | None = None,
+) -> bytes:
+    """An image-only copy of `pdf`, as a scanner makes it: each page rendered by PDFium at
+    `dpi` in 8-bit grey and drawn as one image over a page of the original's size in points.
+    No text layer at all: pypdf extracts "" from every page.
+
+    skew: the page rotated by this many degrees (counter-clockwise, white corners, same image
+    size), as when it lay crooked on the glass. noise: the share of pixels (0-1) then set to
+    random grey values, salt-and-pepper specks like a photocopy's, drawn from `seed`.
+    pages: the 1-based pages to scan, in that order (default: all); the copy holds those only.
+
+    Images are deflated (about 0.5 MB a clean letter page at 300 dpi, 0.15 MB at 150; noise
+    adds to it). The same arguments give the same bytes.
+    """
+    import pypdfium2 as pdfium
+    from PIL import Image
+    from pypdf import PdfWriter
+
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError("noise must be between 0 and 1")
+    rng = random.Random(seed)
+    doc = pdfium.PdfDocument(pdf)
+    writer = PdfWriter()
+    try:
+        numbers = list(range(1, len(doc) + 1)) if pages is None else list(pages)
+        for number in numbers:
+            if not 1 <= number <= len(doc):
+                raise ValueError(f"page {number} is not in the document (1-{len(doc)})")
+            page = doc[number - 1]
+            try:
+                width, height = page.get_size()
+                bitmap = page.render(scale=dpi / 72, grayscale=True)
+                image = bitmap.to_pil().convert("L")
+                bitmap.close()
+            finally:
+                page.close()
+            if skew:
+                image = image.rotate(skew, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=255)
+            pixels = image.tobytes()
+            if noise:
+                specked = bytearray(pixels)
+                count = round(noise * len(specked))
+                for i, value in zip(rng.sample(range(len(specked)), count), rng.randbytes(count)):
+                    specked[i] = value
+                pixels = bytes(specked)
+            _add_image_page(writer, width, height, image.width, image.height, zlib.compress(pixels, 6))
+    finally:
+        doc.close()
+    return _written(writer)
+
+
+def mixed_pdf(pdf: bytes | None = None, *, scanned: list[int] | None = None, dpi: int = 300) -> bytes:
+    """`pdf` (default: paper(pages=4).pdf) with the pages in `scanned` (1-based; default: the
+    even ones) replaced by their scanned_pdf() copies at `dpi`: text-layer and image-only
+    pages alternate, so OCR's "auto" mode must decide page by page. The other pages, and the
+    document's metadata, are the original's.
+    """
+    from pypdf import PdfReader, PdfWriter
+
+    if pdf is None:
+        pdf = paper(pages=4).pdf
+    original = PdfReader(BytesIO(pdf))
+    count = len(original.pages)
+    if scanned is None:
+        scanned = list(range(2, count + 1, 2))
+    scan = PdfReader(BytesIO(scanned_pdf(pdf, dpi, pages=scanned)))
+    scan_of = dict(zip(scanned, scan.pages))
+    writer = PdfWriter()
+    for number in range(1, count + 1):
+        writer.add_page(scan_of.get(number, original.pages[number - 1]))
+    if original.metadata:
+        writer.add_metadata(dict(original.metadata))
+    return _written(writer)
+
+
+GOOD_SCAN_TEXT = (
+    "This page was scanned cleanly. A reader must still find these words when the page "
+    "before it fails."
+)
+
+
+def huge_image_pdf(side: int = 20_000, *, nested: bool = False, good_page: bool = False) -> bytes:
+    """One page, no text layer, that draws a `side` x `side` 8-bit grey image (20,000 x
+    20,000: 400 MB once decoded), all white, deflated to about 390 kB. A reader must refuse
+    it from its dictionary's /Width and /Height, not decode it to find out.
+
+    nested: deflated twice ([/FlateDecode /FlateDecode]), so the file is a few kB for the
+    same 400 MB. good_page: a second page, a clean 200-dpi scan of GOOD_SCAN_TEXT, so a test
+    can check that only the bad page fails.
+    """
+    data = _deflated_white(side * side)
+    filters: object = "/FlateDecode"
+    if nested:
+        data, filters = zlib.compress(data, 9), ["/FlateDecode", "/FlateDecode"]
+    return _hostile_pdf(side, side, data, filters, good_page)
+
+
+def zero_size_image_pdf(*, good_page: bool = False) -> bytes:
+    """One page, no text layer, that draws an image of /Width 0 and /Height 0 (an empty
+    deflated stream) over the whole page. good_page: as for huge_image_pdf()."""
+    return _hostile_pdf(0, 0, zlib.compress(b""), "/FlateDecode", good_page)
+
+
+def corrupt_image_pdf(*, good_page: bool = False, seed: int = 0) -> bytes:
+    """One page, no text layer, that draws a 1275 x 1650 grey image (letter at 150 dpi) whose
+    FlateDecode stream is a zlib header and then 4 kB of random bytes: it cannot be inflated
+    (zlib fails within the first bytes). good_page: as for huge_image_pdf()."""
+    garbage = b"\x78\x9c" + random.Random(seed).randbytes(4096)
+    try:
+        zlib.decompress(garbage)
+    except zlib.error:
+        pass
+    else:  # pragma: no cover - the seeded bytes are checked to be garbage
+        raise AssertionError("the random stream inflated")
+    return _hostile_pdf(1275, 1650, garbage, "/FlateDecode", good_page)
+
+
+def _hostile_pdf(width: int, height: int, data: bytes, filters, good_page: bool) -> bytes:
+    """A letter page drawing one grey image (width x height pixels, `data` as stored,
+    `filters` a filter name or list of names), optionally followed by a good scanned page."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    _add_image_page(writer, _PAGE_W, _PAGE_H, width, height, data, filters)
+    if good_page:
+        writer.add_page(PdfReader(BytesIO(scanned_pdf(simple_pdf([GOOD_SCAN_TEXT]), 200))).pages[0])
+    return _written(writer)
+
+
+def _add_image_page(writer, width: float, height: float, pixels_w: int, pixels_h: int, data: bytes,
+                    filters="/FlateDecode") -> None:
+    """Append a page of width x height points to a pypdf writer, showing one 8-bit
+    DeviceGray image XObject (`data` stored as given, not checked) stretched over all of it."""
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        NameObject,
+        NumberObject,
+        StreamObject,
+    )
+
+    page = writer.add_blank_page(width, height)
+    image = StreamObject()
+    image._data = data
+    image.update({
+        NameObject("/Type"): NameObject("/XObject"),
+        NameObject("/Subtype"): NameObject("/Image"),
+        NameObject("/Width"): NumberObject(pixels_w),
+        NameObject("/Height"): NumberObject(pixels_h),
+        NameObject("/ColorSpace"): NameObject("/DeviceGray"),
+        NameObject("/BitsPerComponent"): NumberObject(8),
+        NameObject("/Filter"): (
+            NameObject(filters) if isinstance(filters, str) else ArrayObject(NameObject(f) for f in filters)
+        ),
+    })
+    page[NameObject("/Resources")] = DictionaryObject({
+        NameObject("/XObject"): DictionaryObject({NameObject("/Im0"): writer._add_object(image)}),
+    })
+    content = DecodedStreamObject()
+    content.set_data(f"q {width:.4f} 0 0 {height:.4f} 0 0 cm /Im0 Do Q".encode())
+    page[NameObject("/Contents")] = writer._add_object(content)
+
+
+def _written(writer) -> bytes:
+    out = BytesIO()
+    with _seeded_pypdf_randomness(0):
+        writer.write(out)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=2)
+def _deflated_white(size: int) -> bytes:
+    """`size` bytes of 0xFF as one zlib stream, in a fraction of the time deflating them
+    takes (400 MB: 0.2 s, not 3 s). Each 1 MB block ends with a full flush, after which
+    the compressor starts afresh, so every whole block after the first deflates to the same
+    bytes: deflate two, repeat the second, finish with the rest and the checksum of all."""
+    block = b"\xff" * (1 << 20)
+    whole, rest = divmod(size, len(block))
+    packer = zlib.compressobj(9)
+    parts, checksum = [], zlib.adler32(b"")
+    for _ in range(min(whole, 2)):
+        parts.append(packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH))
+        checksum = zlib.adler32(block, checksum)
+    repeated = parts[-1] if parts else b""
+    for _ in range(whole - len(parts)):
+        parts.append(repeated)
+        checksum = zlib.adler32(block, checksum)
+    tail = packer.compress(block[:rest]) + packer.flush()
+    checksum = zlib.adler32(block[:rest], checksum)
+    return b"".join(parts) + tail[:-4] + struct.pack(">I", checksum)
