@@ -46,6 +46,7 @@ LOW_CONFIDENCE = 60.0  # mean word confidence (0-100) below which a page is flag
 _SNAP = 0.12  # line sizes within this share of the page's body size are the body size
 _ROW_PER_EM = 0.89  # Tesseract's row height (x_size) in ems of the font, measured on generated pages
 _BOLD_INK = 1.4  # a line with this much more ink than the page's median line is bold
+NO_TEXT_FOUND = "no text found on the page (a blank page, or an image that could not be decoded)"
 INSTALL_HINT = (
     "install Tesseract OCR (Debian/Ubuntu: sudo apt-get install tesseract-ocr; macOS: brew install "
     "tesseract) and pip install pytesseract"
@@ -263,10 +264,10 @@ def recognize(image, resolution: float, language: str, seconds: float) -> OcrPag
                                                     timeout=seconds)
     except RuntimeError as exc:  # pytesseract's timeout
         if "timeout" in str(exc).lower():
-            raise OcrPageError(f"OCR took longer than {seconds:g} s") from None
-        raise OcrPageError(f"OCR failed: {exc}") from None
+            raise OcrPageError(f"it took longer than {seconds:g} s") from None
+        raise OcrPageError(f"Tesseract failed: {exc}") from None
     except pytesseract.TesseractError as exc:
-        raise OcrPageError(f"OCR failed: {exc.message or exc.status}") from None
+        raise OcrPageError(f"Tesseract failed: {exc.message or exc.status}") from None
     return page_from_hocr(hocr, image, 72 / resolution)
 
 
@@ -349,7 +350,7 @@ def page_from_hocr(hocr: bytes, image, points_per_pixel: float) -> OcrPage:
     ink in a line's box, blocks grouped and ordered by pipeline.layout."""
     lines = _hocr_lines(hocr)
     if not lines:
-        raise OcrPageError("OCR found no text on the page")
+        raise OcrPageError(NO_TEXT_FOUND)
     for line in lines:
         histogram = image.crop(tuple(int(v) for v in line.box)).histogram()
         line.ink = sum(histogram[:128]) / max(1, sum(histogram))

@@ -35,11 +35,14 @@ from io import BytesIO
 from pathlib import Path
 
 from tests.pdf_factory import (
+    corrupt_image_pdf,
     encrypted_pdf,
+    huge_image_pdf,
     image_only_pdf,
     not_pdf_bytes,
     simple_pdf,
     truncated_pdf,
+    zero_size_image_pdf,
 )
 
 # --------------------------------------------------------------------------- raw PDF writing
@@ -470,6 +473,7 @@ class Case:
     note: a substring of the limit note (a `warning:` line of the CLI) that must be shown.
     password: given to the pipeline (None: none).
     heavy: costly to build or to read (a second or more): slow tests only.
+    ocr: its pages are read by OCR, so Tesseract must be installed.
     why: what the file does, where its name does not say.
     """
 
@@ -482,6 +486,7 @@ class Case:
     note: str | None = None
     password: str | None = None
     heavy: bool = False
+    ocr: bool = False  # read by OCR: needs Tesseract
     why: str = ""
 
 
@@ -522,6 +527,16 @@ CASES: tuple[Case, ...] = (
          "PasswordRequiredError", "enter its password"),
     # ---- no text layer
     Case("image-only", _cached(image_only_pdf), "NoTextError", "scanned"),
+    # ---- scanned pages with hostile images (OCR): the bad page fails alone, the scan after it is read
+    Case("ocr-image-20000x20000", _cached(lambda: huge_image_pdf(good_page=True)), present=("scanned cleanly",),
+         note="too large to read", ocr=True, why="a 400 MB grey image, 390 kB deflated, then a scanned page"),
+    Case("ocr-image-20000x20000-nested", _cached(lambda: huge_image_pdf(nested=True, good_page=True)),
+         present=("scanned cleanly",), note="too large to read", ocr=True,
+         why="the same image deflated twice: 12 kB"),
+    Case("ocr-zero-size-image", _cached(lambda: zero_size_image_pdf(good_page=True)),
+         present=("scanned cleanly",), note="no text found", ocr=True),
+    Case("ocr-corrupt-image", _cached(lambda: corrupt_image_pdf(good_page=True)),
+         present=("scanned cleanly",), note="no text found", ocr=True, why="a FlateDecode stream of random bytes"),
     # ---- resource bombs
     Case("decompression-bomb", _cached(decompression_bomb), "TooComplexError", "decompresses to more data",
          heavy=True, why="1 MB of FlateDecode inflating to 1 GiB of content"),

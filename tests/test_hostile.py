@@ -43,7 +43,11 @@ ADDRESS_SPACE = 2_000_000_000  # bytes per process, so a bomb the pipeline misse
 
 
 def params(cases) -> list:
-    return [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.heavy else []) for c in cases]
+    from pipeline.ocr import tesseract_missing
+
+    no_ocr = pytest.mark.skip(reason=f"Tesseract is not installed here: {tesseract_missing()}")
+    return [pytest.param(c, id=c.name, marks=([pytest.mark.slow] if c.heavy else [])
+                         + ([no_ocr] if c.ocr and tesseract_missing() else [])) for c in cases]
 
 
 ERROR_CASES = [c for c in CASES if c.error]
