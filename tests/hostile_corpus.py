@@ -529,7 +529,7 @@ CASES: tuple[Case, ...] = (
     Case("image-only", _cached(image_only_pdf), "NoTextError", "scanned"),
     # ---- scanned pages with hostile images (OCR): the bad page fails alone, the scan after it is read
     Case("ocr-image-20000x20000", _cached(lambda: huge_image_pdf(good_page=True)), present=("scanned cleanly",),
-         note="too large to read", ocr=True, why="a 400 MB grey image, 390 kB deflated, then a scanned page"),
+         note="too large to read", ocr=True, heavy=True, why="a 400 MB grey image, 390 kB deflated, then a scanned page"),
     Case("ocr-image-20000x20000-nested", _cached(lambda: huge_image_pdf(nested=True, good_page=True)),
          present=("scanned cleanly",), note="too large to read", ocr=True,
          why="the same image deflated twice: 12 kB"),

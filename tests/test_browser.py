@@ -307,3 +307,32 @@ def test_messages_show_user_text_as_text(page, pdfs):
     toast.first.wait_for()
     assert "<b>9</b>" in toast.first.inner_text()
     assert toast.first.locator("b").count() == 0
+
+
+def test_a_scanned_paper_is_read_by_ocr_with_its_progress_on_the_page(page, tmp_path):
+    from pipeline.ocr import tesseract_missing
+    from tests.pdf_factory import scanned_pdf
+
+    if tesseract_missing():  # CI installs it (scripts/quickstart.py)
+        pytest.skip(f"Tesseract is not installed here: {tesseract_missing()}")
+    made = paper(2)
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(scanned_pdf(made.pdf, 300))
+    upload(page, str(scan))
+    wait_value(page, "document", "v.includes('no text layer: pages 1–2 (read by OCR when you run)')")
+    set_small_run(page, max_chars=2400, max_new_tokens=128)
+    page.click("#run")
+    seen: list[str] = []
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while time.monotonic() < deadline and not (seen and seen[-1].startswith(("done:", "failed"))):
+        progress = value(page, "progress")
+        if not seen or progress != seen[-1]:
+            seen.append(progress)
+        page.wait_for_timeout(100)
+    assert seen[-1].startswith("done:"), seen
+    assert any(p.startswith("OCR page ") for p in seen), seen
+    assert "read by OCR: pages 1–2, mean confidence" in value(page, "document")
+    text = value(page, "cleaned")
+    assert "Knowledge Distillation" in text or "teacher" in text, text
+    close_toasts(page)
+    page.screenshot(path=str(ARTIFACTS / "scanned.png"), full_page=True)

@@ -225,3 +225,25 @@ def test_the_document_panel_reads_without_the_model(controller, pdf, lm):
     with pytest.raises(UserError, match="--max-chars"):
         controller.extract(pdf, {"max_chars": 0})
     assert controller.extract(None, {}) == ("", "")
+
+
+def test_the_document_panel_names_the_pages_that_ocr_will_read_without_reading_them(controller, tmp_path):
+    from tests.pdf_factory import mixed_pdf, simple_pdf
+
+    scan = tmp_path / "mixed.pdf"
+    scan.write_bytes(mixed_pdf(simple_pdf(PARAGRAPHS[:3]), scanned=[2], dpi=100))
+    document, raw = controller.extract(str(scan), {})
+    assert "no text layer: page 2 (read by OCR when you run)" in document
+    assert "read by OCR" not in document.replace("(read by OCR when you run)", "")
+    assert "alpha" in raw and "delta" in raw and "bravo" not in raw
+    # OCR off: nothing is promised.
+    document, _ = controller.extract(str(scan), {"ocr": "never"})
+    assert "no text layer" not in document
+    # A scan with no text anywhere: the panel still shows what it is, and OCR off says so.
+    from tests.pdf_factory import scanned_pdf
+
+    scan.write_bytes(scanned_pdf(simple_pdf(PARAGRAPHS[:2]), 100))
+    document, raw = controller.extract(str(scan), {})
+    assert "pages: 2" in document and "no text layer: pages 1–2 (read by OCR when you run)" in document and raw == ""
+    with pytest.raises(UserError, match="Turn OCR on"):
+        controller.extract(str(scan), {"ocr": "never"})

@@ -273,5 +273,6 @@ def test_the_api_streams_ocr_progress_and_the_document_panel_names_the_ocr_pages
     document, text = final[0], final[2]
     assert "read by OCR: pages 1–3, mean confidence" in document
     assert share_found(" ".join(TEXTS), text) >= 0.95
+    # The panel before a run reads the text layer only: OCR runs once, in the run.
     panel, raw = client.predict(handle_file(str(pdf)), api_name="/extract")
-    assert "read by OCR: pages 1–3" in panel and "Tomatoes" in raw
+    assert "no text layer: pages 1–3 (read by OCR when you run)" in panel and raw == ""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipeline import Chunk, ChunkPlan, DocumentInfo, PageRead, PipelineError, Settings
+from pipeline import Chunk, ChunkPlan, DocumentInfo, NoTextError, PageRead, PipelineError, Settings
 from pipeline import model as models
 from pipeline.runner import process_chunks, run
 from webapp import gpu_time
@@ -131,25 +131,35 @@ class RunController:
 
     def extract(self, path: str | None, values: dict) -> tuple[str, str]:
         """Read a PDF without the model: its document panel (with what the structure stage
-        would remove) and its raw extracted text."""
+        would remove) and its raw extracted text.
+
+        Only the text layer: pages without one are named in the panel and read by OCR when
+        the visitor runs (OCR costs seconds a page; done here too, a scan would be read twice).
+        """
         if not path:
             return "", ""
         check_upload(path, self.limits.upload)
         settings = reading_settings(values, self.limits)
-        document_info, plan, errors = None, None, {}
+        document_info, plan, errors, textless = None, None, {}, []
         try:
-            for event in run(path, settings):
+            for event in run(path, settings.with_(ocr="never")):
                 if isinstance(event, DocumentInfo):
                     document_info = event
                 elif isinstance(event, PageRead) and event.error:
                     errors[event.page] = event.error
+                elif isinstance(event, PageRead) and not event.chars:
+                    textless.append(event.page)
                 elif isinstance(event, ChunkPlan):
                     plan = event
+        except NoTextError as exc:
+            if settings.ocr == "never" or document_info is None:
+                raise UserError(str(exc)) from exc
         except PipelineError as exc:
             raise UserError(str(exc)) from exc
         if plan is not None:
             self._warn_plan(plan)
-        document = document_text(document_info, plan, Path(path).name, errors, settings)
+        document = document_text(document_info, plan, Path(path).name, errors, settings,
+                                 awaiting_ocr=textless if settings.ocr != "never" else ())
         return document, plan.raw_text if plan else ""
 
     # -- the generating functions (on a GPU when there is one) ---------------------------------

@@ -39,9 +39,11 @@ def clock(seconds: float) -> str:
 
 
 def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: str = "",
-                  page_errors: dict[int, str] | None = None, settings: Settings | None = None) -> str:
+                  page_errors: dict[int, str] | None = None, settings: Settings | None = None,
+                  awaiting_ocr=()) -> str:
     """The document panel: one `key: value` per line (what was removed: one indented line per
-    category under its total)."""
+    category under its total). `awaiting_ocr`: pages without a text layer, to be read by
+    OCR when the run starts (the panel before a run reads the text layer only)."""
     if info is None:
         return ""
     lines = []
@@ -51,6 +53,9 @@ def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: 
     lines.append(f"pages: {info.page_count}")
     for label, value in document_fields(info):
         lines.append(f"{label}: {value or '—'}")
+    if awaiting_ocr:
+        lines.append(f"no text layer: page{'s' if len(awaiting_ocr) != 1 else ''} {ranges_label(awaiting_ocr)} "
+                     "(read by OCR when you run)")
     if plan is not None:
         lines.append(f"pages read: {ranges_label(plan.pages_read) or 'none'}")
         lines.append(f"characters read: {plan.raw_chars:,} ({plan.normalized_chars:,} after the rules)")
