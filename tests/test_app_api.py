@@ -225,7 +225,6 @@ def test_cancel_keeps_partial_file_and_frees_the_server(client, pdfs):
         ("notes", "", "not a PDF"),
         ("secret", "", "encrypted: enter its password"),
         ("secret", "wrong", "password does not open"),
-        ("scan", "", "looks scanned"),
     ],
 )
 def test_errors_arrive_as_errors(client, pdfs, name, password, message):
@@ -233,6 +232,19 @@ def test_errors_arrive_as_errors(client, pdfs, name, password, message):
         client.predict(handle_file(getattr(pdfs, name)), password, "", 2400, api_name="/extract")
     with pytest.raises(AppError, match=message):
         client.predict(handle_file(getattr(pdfs, name)), api_name="/clean", password=password, **SMALL)
+
+
+@slow
+def test_a_scan_with_no_readable_text_is_named_then_refused_in_words(client, pdfs):
+    """The panel reads the text layer only and names the pages OCR will read; the run reads
+    them, finds bars and strokes but no words, and says so."""
+    document, raw = client.predict(handle_file(pdfs.scan), "", "", 2400, api_name="/extract")
+    assert "no text layer: pages 1–2 (read by OCR when you run)" in document and raw == ""
+    with pytest.raises(AppError, match="looks scanned"):
+        client.predict(handle_file(pdfs.scan), api_name="/clean", **SMALL)
+    with pytest.raises(AppError, match=r"looks scanned.*Turn OCR on"):
+        client.predict(handle_file(pdfs.scan), "", "", 2400, 500, True, [], "drop", "remove", "never",
+                       api_name="/extract")
 
 
 @slow
