@@ -11,6 +11,7 @@ already loaded at start-up: from clicking an example and from opening the page.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -331,7 +332,8 @@ def test_a_scanned_paper_is_read_by_ocr_with_its_progress_on_the_page(page, tmp_
         page.wait_for_timeout(100)
     assert seen[-1].startswith("done:"), seen
     assert any(p.startswith("OCR page ") for p in seen), seen
-    assert "read by OCR: pages 1–2, mean confidence" in value(page, "document")
+    # The 2,400-character budget may end the reading on page 1: page 2 is then not read at all.
+    assert re.search(r"read by OCR: pages? 1(–2)?, mean confidence \d", value(page, "document"))
     text = value(page, "cleaned")
     assert "Knowledge Distillation" in text or "teacher" in text, text
     close_toasts(page)
