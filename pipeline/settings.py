@@ -13,7 +13,7 @@ and the web app alike, with the same messages); it reads no files.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pipeline.errors import PipelineError
 
@@ -22,6 +22,7 @@ MAX_COPY_BIAS = 50.0  # beyond this a copy bias changes nothing more: the source
 MATH_MODES = ("drop", "placeholder", "keep")  # display math: removed, "[equation]", or its text
 CITATION_MODES = ("remove", "keep")
 OCR_MODES = ("auto", "always", "never")  # pages read by OCR: those without a text layer, all, none
+_API_BASE = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
 # A Tesseract language, or several joined by "+": "eng", "deu+eng".
 _OCR_LANGUAGE = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,31}(\+[A-Za-z][A-Za-z0-9_]{1,31}){0,7}")
 
@@ -71,6 +72,13 @@ class Settings:
     copy_bias: float | None = None  # logit bonus for copying the source; None = the model's default
     draft_tokens: int = 32  # source tokens verified per forward pass at most; 0 = no drafting
 
+    # --- a served model (OpenAI-compatible API: vLLM, llama.cpp's server, Ollama, TGI) ---
+    api_base: str | None = None  # e.g. "http://127.0.0.1:8000/v1"; None = the model runs in this process
+    api_key: str | None = field(default=None, repr=False)  # sent as a bearer token; never written anywhere
+    concurrency: int = 4  # chunks in flight at once against the server
+    request_timeout: float = 120.0  # seconds one chunk's request may take, streaming included
+    retries: int = 2  # further tries of a chunk whose request failed, before it is marked failed
+
     # --- faithfulness guard ---
     guard_policy: str = "fallback"  # "fallback": keep normalized input for a rejected chunk
 
@@ -107,6 +115,15 @@ class Settings:
             _refuse("draft_tokens", "must be 0 (no drafting) or more")
         if self.seed is not None and (not _number(self.seed) or self.seed < 0):
             _refuse("seed", "must be 0 or more")
+        if not _number(self.concurrency) or not 1 <= self.concurrency <= 256:
+            _refuse("concurrency", "must be between 1 and 256")
+        if not _number(self.retries) or not 0 <= self.retries <= 10:
+            _refuse("retries", "must be between 0 and 10")
+        if not _number(self.request_timeout) or not self.request_timeout > 0:
+            _refuse("request_timeout", "must be more than 0")
+        if self.api_base is not None and not _API_BASE.fullmatch(str(self.api_base)):
+            _refuse("api_base", f"must be an http:// or https:// address such as http://127.0.0.1:8000/v1, "
+                                f"not {self.api_base!r}")
         if not _number(self.ocr_dpi) or not 70 <= self.ocr_dpi <= 600:
             _refuse("ocr_dpi", "must be between 70 and 600")
         if not isinstance(self.ocr_language, str) or not _OCR_LANGUAGE.fullmatch(self.ocr_language):
