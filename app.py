@@ -1,7 +1,7 @@
 """PDF Cleaner's web page (Gradio Blocks): layout, event wiring, ZeroGPU and launch flags.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--model bundled]
-                  [--max-file-size 50mb] [--queue-size 32] [--models a,b] [--free-model-choice]
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--model bundled] [--models a,b]
+                  [--api-base http://127.0.0.1:8000/v1] ...      (python app.py --help)
 
 The page only: every handler hands the visitor's values to the run controller
 (webapp/controller.py: runs, Stop, regenerations, the line for the model) and renders what it
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipeline import Settings
+from pipeline import PipelineError, Settings
 from pipeline import model as models
 from pipeline.settings import MAX_COPY_BIAS
 from webapp.controller import RunController, Update, Waiting, Writing
@@ -35,8 +35,8 @@ from webapp.form import default_prompt, model_choices, ocr_languages
 from webapp.model_service import ModelStatus, pick_default_model
 from webapp.offered import OfferedModels
 from webapp.sessions import Line, Sessions, private_root, safe_name
-from webapp.server_flags import QUEUE_SIZE, ServerFlags, parse_flags
-from webapp.uploads import size_label
+from webapp.server_flags import QUEUE_SIZE, SERVED_RUNS, ServerFlags, parse_flags
+from webapp.uploads import size_label, upload_path
 from webapp.views import chunk_choices, chunk_view, cleaned_text, document_text, progress_line, table_rows
 
 ROOT = Path(__file__).resolve().parent
@@ -104,10 +104,6 @@ def session_key(request: gr.Request | None) -> str:
     return safe_name(str(getattr(request, "session_hash", None) or "anonymous"), "anonymous", limit=64)
 
 
-def _pdf_path(pdf) -> str | None:
-    return pdf if pdf is None or isinstance(pdf, str) else getattr(pdf, "name", None) or getattr(pdf, "path", None)
-
-
 # ---------------------------------------------------------------------------------------------
 # rendering: the controller's updates -> component values (the text comes from views.py)
 
@@ -153,7 +149,7 @@ def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000
     """Read a PDF without the LLM: its document panel and its raw extracted text."""
     values = {name: value for name, value in locals().items() if name in READING_FIELDS}
     with user_errors():
-        return CONTROLLER.extract(_pdf_path(pdf), values)
+        return CONTROLLER.extract(upload_path(pdf), values)
 
 
 def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size, temperature, top_p,
@@ -161,7 +157,7 @@ def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, ba
               citations, ocr=None, ocr_language=None, request: gr.Request = None):
     """Run the pipeline and stream the page: document, progress, text, table, downloads."""
     values = {name: value for name, value in locals().items() if name in FIELDS}
-    with user_errors(), contextlib.closing(CONTROLLER.clean(_pdf_path(pdf), session_key(request), values)) as run:
+    with user_errors(), contextlib.closing(CONTROLLER.clean(upload_path(pdf), session_key(request), values)) as run:
         for update in run:
             yield render(update)
 
@@ -239,11 +235,12 @@ def build() -> gr.Blocks:
                                        label="Examples: click one to clean it",
                                        example_labels=[p.stem.replace("-", " ") for p in shipped])
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
-                    free = CONTROLLER.offered.free
+                    free, served = CONTROLLER.offered.free, MODEL.served
                     model = gr.Dropdown(
-                        choices=model_choices(CONTROLLER.offered), value=MODEL.name or models.BUNDLED,
-                        allow_custom_value=free, label="Model", elem_id="model",
-                        info=("'bundled' needs no download; or type any Hugging Face id or local folder." if free
+                        choices=model_choices(CONTROLLER.offered, suggest=served is None),
+                        value=MODEL.name or models.BUNDLED, allow_custom_value=free, label="Model", elem_id="model",
+                        info=(f"Served at {served.api_base}." if served is not None
+                              else "'bundled' needs no download; or type any Hugging Face id or local folder." if free
                               else "The models this server offers."))
                     rules_only = gr.Checkbox(label="Rules only (no LLM)", value=not MODEL.name, elem_id="rules-only")
                     with gr.Row():
@@ -371,8 +368,11 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, prevent_thread_lo
     LINE.limit = flags.queue_size
     SESSIONS.sweep()  # what earlier processes left behind
     SESSIONS.start_sweeper()
-    name, note = pick_default_model(flags.model)
-    CONTROLLER.offered = OfferedModels.from_environment(name, flags.models, flags.free_model_choice, host, flags.share)
+    MODEL.served = flags.served()  # a served model: its server batches, so several runs go at once
+    name, note = pick_default_model(flags.model, MODEL.served)
+    LINE.slots = SERVED_RUNS if MODEL.served else 1
+    CONTROLLER.offered = OfferedModels.from_environment(name, flags.models, flags.free_model_choice, host,
+                                                        flags.share, with_bundled=MODEL.served is None)
     # On ZeroGPU the model must be in memory before the first GPU worker is forked.
     MODEL.start(name, note, background=not ZERO_GPU)
     demo = build()
@@ -387,7 +387,10 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, prevent_thread_lo
 
 
 def main(argv: list[str] | None = None) -> None:
-    serve(**vars(parse_flags(argv)))
+    try:
+        serve(**vars(parse_flags(argv)))
+    except PipelineError as exc:  # a served model's server, asked for its model's name, did not say
+        raise SystemExit(f"python app.py: error: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -717,3 +717,17 @@ def test_rewriting_after_a_regeneration_keeps_the_limit_notes_and_never_revives_
     with state.lock:
         state.apply(ChunkDone(0, chunk, "Body text again.", "rules"))
     assert not state.folder.exists()
+
+
+def test_a_line_with_several_slots_lets_that_many_runs_go_at_once_in_order():
+    line = Line(limit=4, slots=2)
+    never = threading.Event()
+    first, second, third = line.join(), line.join(), line.join()
+    assert line.wait_turn(first, never) and line.wait_turn(second, never)
+    got_turn = threading.Event()
+    waiter = threading.Thread(target=lambda: line.wait_turn(third, never) and got_turn.set())
+    waiter.start()
+    assert not got_turn.wait(0.5)  # both slots are taken
+    line.leave(second)
+    waiter.join(30)
+    assert got_turn.is_set() and line.waiting() == 0

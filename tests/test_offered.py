@@ -63,3 +63,8 @@ def test_environment_list_and_switch(monkeypatch):
 def test_loopback():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("") and not is_loopback("10.0.0.1")
+
+
+def test_a_served_model_is_offered_without_bundled():
+    offered = OfferedModels.decide("smollm2", None, None, "127.0.0.1", False, False, with_bundled=False)
+    assert offered.names == ("smollm2",)

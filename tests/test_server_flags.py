@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.server_flags import ServerFlags, parse_flags
+from webapp.server_flags import ServerFlags, build_parser, parse_flags
 
 
 def test_defaults_come_from_the_environment(monkeypatch):
@@ -39,3 +39,28 @@ def test_bad_values_stop_with_argparses_message(argv, message, capsys):
 
 def test_every_flag_is_a_field_the_server_takes():
     assert set(vars(parse_flags([]))) == set(ServerFlags.__dataclass_fields__)
+
+
+def test_a_served_model_comes_from_flags_and_its_key_from_the_environment_only(monkeypatch):
+    monkeypatch.setenv("PDF_CLEANER_API_BASE", "http://127.0.0.1:8080/v1")
+    monkeypatch.setenv("PDF_CLEANER_API_KEY", "sk-secret")
+    flags = parse_flags(["--model", "smollm2", "--concurrency", "8", "--retries", "0"])
+    served = flags.served()
+    assert (served.api_base, served.api_key, served.concurrency, served.retries) == (
+        "http://127.0.0.1:8080/v1", "sk-secret", 8, 0)
+    assert "sk-secret" not in repr(served) and "sk-secret" not in repr(flags)
+    assert served.fields()["api_base"] == "http://127.0.0.1:8080/v1"
+    monkeypatch.delenv("PDF_CLEANER_API_BASE")
+    assert parse_flags([]).served() is None  # the model runs in this process
+    assert "--api-key" not in " ".join(build_parser().format_help().split())  # a flag would show in `ps`
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--api-base", "ftp://example.org"], "api_base (--api-base) must be an http:// or https:// address"),
+    (["--api-base", "http://127.0.0.1:1/v1", "--concurrency", "0"], "concurrency (--concurrency) must be between 1"),
+    (["--api-base", "http://127.0.0.1:1/v1", "--retries", "-1"], "retries (--retries) must be between 0 and 10"),
+])
+def test_bad_served_model_flags_get_the_pipelines_messages(argv, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse_flags(argv)
+    assert stopped.value.code == 2 and message in capsys.readouterr().err

@@ -92,6 +92,12 @@ class Regenerated:
     index: int
 
 
+def served_label(settings: Settings) -> str:
+    """Where a run's model runs, for the page: "NAME served at URL" (empty for rules only,
+    which names no model)."""
+    return f"{settings.model} served at {settings.api_base}" if settings.use_llm and settings.api_base else ""
+
+
 def _log_notice(level: str, message: str) -> None:
     log.info("%s: %s", level, message)
 
@@ -127,7 +133,8 @@ class RunController:
 
     def settings(self, values: dict) -> Settings:
         """The run's Settings from the form's values, checked (UserError when refused)."""
-        return settings_from_form(values, offered=self.offered, server_model=self.model.name, limits=self.limits)
+        return settings_from_form(values, offered=self.offered, server_model=self.model.name, limits=self.limits,
+                                  served=self.model.served)
 
     def extract(self, path: str | None, values: dict) -> tuple[str, str]:
         """Read a PDF without the model: its document panel (with what the structure stage
@@ -214,7 +221,8 @@ class RunController:
 
             def events():
                 paths = (str(state.clean_path), str(state.report_path), state.id)
-                if not settings.use_llm:
+                if not settings.use_llm or settings.api_base:  # no model in this process, no GPU
+                    state.model = served_label(settings)
                     return self.run_events(path, settings, *paths)
                 self._load_model_for(settings, state)
                 return self.run_events_gpu(path, settings, *paths)
@@ -307,6 +315,9 @@ class RunController:
                 return
 
             def events():
+                if settings.api_base:
+                    state.model = served_label(settings)
+                    return self.clean_one_events(chunk, settings, state.id, str(state.folder))
                 self._load_model_for(settings, state)
                 return self.clean_one_gpu(chunk, settings, state.id, str(state.folder))
 

@@ -13,7 +13,7 @@ What it does not do: no Gradio (app.py lays the fields out), no loading.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline import Settings
 from pipeline import model as models
@@ -72,6 +72,23 @@ class ServerLimits:
                 "read_memory_mb": self.read_memory_mb, "ocr_page_seconds": self.ocr_page_seconds}
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """A model served over the OpenAI-compatible API (vLLM, llama.cpp's server, Ollama), set
+    by the operator. A visitor never gives an address: a public page must not send requests
+    wherever a visitor points it."""
+
+    api_base: str
+    api_key: str | None = field(default=None, repr=False)  # from the environment only
+    concurrency: int = Settings().concurrency
+    request_timeout: float = Settings().request_timeout
+    retries: int = Settings().retries
+
+    def fields(self) -> dict:
+        return {"api_base": self.api_base, "api_key": self.api_key, "concurrency": self.concurrency,
+                "request_timeout": self.request_timeout, "retries": self.retries}
+
+
 def _blank(value) -> bool:
     return value is None or value == ""
 
@@ -80,10 +97,11 @@ def _number(value, default, kind=int):
     return default if _blank(value) else kind(value)
 
 
-def model_choices(offered: OfferedModels) -> list[str]:
-    """The model field's choices: the offered ones, and a few suggestions when any may be typed."""
+def model_choices(offered: OfferedModels, suggest: bool = True) -> list[str]:
+    """The model field's choices: the offered ones, and a few suggestions when any may be
+    typed (`suggest=False` for a served model: its server's names are not ours to guess)."""
     names = list(offered.names)
-    return names + [n for n in SUGGESTED_MODELS if n not in names] if offered.free else names
+    return names + [n for n in SUGGESTED_MODELS if n not in names] if offered.free and suggest else names
 
 
 def ocr_languages() -> list[str]:
@@ -99,8 +117,9 @@ def default_prompt() -> str:
 
 
 def settings_from_form(values: dict, *, offered: OfferedModels, server_model: str | None,
-                       limits: ServerLimits) -> Settings:
-    """One checked Settings from the form's values (missing ones take their defaults)."""
+                       limits: ServerLimits, served: ServedModel | None = None) -> Settings:
+    """One checked Settings from the form's values (missing ones take their defaults); with
+    `served`, the model is asked for over its API, never loaded here."""
     defaults = Settings()
     get = values.get
     prompt = (get("system_prompt") or "").strip()
@@ -133,6 +152,7 @@ def settings_from_form(values: dict, *, offered: OfferedModels, server_model: st
         **limits.fields(get("max_pages")),
         **podcast_options(get("layout"), get("keep"), get("math"), get("citations")),
         **ocr_options(get("ocr"), get("ocr_language")),
+        **(served.fields() if served is not None else {}),
     )
     return _validated(settings)
 

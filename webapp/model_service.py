@@ -5,6 +5,10 @@ line that tells visitors where it runs and how its load went.
     MODEL.start(*pick_default_model(None))    # the bundled model, or a fallback, or none
     MODEL.ready.wait(); MODEL.line()          # "Device: CPU (2 threads) · Model: ... · ready ..."
 
+With a served model (`served`: the operator's OpenAI-compatible server) nothing is loaded
+here: the start-up check asks the server which models it serves, and the line says where
+the model is served and whether the server answered.
+
 What it does not do: no Gradio (app.py shows the line), no loading of its own
 (pipeline.model loads and shares the model), no choice of what visitors may pick
 (webapp/offered.py).
@@ -41,6 +45,7 @@ class ModelStatus:
     seconds: float | None = None
     loaded_device: str = ""
     dtype: str = ""
+    served: object | None = None  # webapp.form.ServedModel: the model runs on that server
 
     def start(self, name: str | None, note: str = "", *, background: bool = True) -> None:
         self.name, self.note = name, note
@@ -55,6 +60,12 @@ class ModelStatus:
     def _load(self) -> None:
         started = time.perf_counter()
         try:
+            if self.served is not None:
+                names = served_model_names(self.served)
+                if self.name not in names and len(names) > 0 and not _answers_any_name(names):
+                    self.error = (f"the server at {self.served.api_base} does not serve {self.name!r}; "
+                                  f"it serves: {', '.join(names)}.")
+                return
             loaded = models.get_model(self.name, device=self.device)
             self.loaded_device, self.dtype = loaded.device, loaded.dtype
         except PipelineError as exc:
@@ -67,6 +78,8 @@ class ModelStatus:
             self.ready.set()
 
     def device_label(self) -> str:
+        if self.served is not None:
+            return f"served at {self.served.api_base}"
         if self.zero_gpu:
             return "ZeroGPU (a GPU is attached for each run)"
         device = self.loaded_device or models.resolve_device(self.device)
@@ -93,8 +106,12 @@ class ModelStatus:
             state = self.note
         elif not self.ready.is_set():
             state = "loading…"
+        elif self.error and self.served is not None:
+            state = f"not available: {self.error} Tick 'rules only' in the settings to run without it."
         elif self.error:
             state = f"could not be loaded: {self.error} Tick 'rules only' in the settings to run without it."
+        elif self.served is not None:
+            state = f"the server answered in {self.seconds:.1f} s"
         else:
             state = f"ready ({self.dtype}, loaded in {self.seconds:.1f} s)"
             if self.note:
@@ -102,9 +119,12 @@ class ModelStatus:
         return f"Device: {self.device_label()} · Model: {model_label(self.name)} · {state}"
 
 
-def pick_default_model(requested: str | None) -> tuple[str | None, str]:
+def pick_default_model(requested: str | None, served=None) -> tuple[str | None, str]:
     """The model to preload and a note for the page: the bundled one when it is installed,
-    else a small Hub model when the Hub may be reachable, else none (rules only)."""
+    else a small Hub model when the Hub may be reachable, else none (rules only). With a
+    served model: its name (served_default_model)."""
+    if served is not None:
+        return served_default_model(requested, served), ""
     name = (requested or os.environ.get(MODEL_ENV) or models.BUNDLED).strip()
     if name != models.BUNDLED:
         return name, ""
@@ -117,7 +137,44 @@ def pick_default_model(requested: str | None) -> tuple[str | None, str]:
         return None, f"No model is available, so runs are rules only. {exc}"
 
 
+def served_default_model(requested: str | None, served) -> str:
+    """The served model's name: the one the operator gave (--model or $PDF_CLEANER_MODEL),
+    else the first the server lists; PipelineError in words when neither is there."""
+    name = (requested or os.environ.get(MODEL_ENV) or "").strip()
+    if name:
+        return name
+    names = served_model_names(served)
+    if not names:
+        raise PipelineError(f"the server at {served.api_base} lists no model: name it with --model.")
+    return names[0]
+
+
 def model_label(name: str | None) -> str:
     if name is None:
         return "none (rules only)"
     return "bundled SmolLM2-135M-Instruct" if name == models.BUNDLED else name
+
+
+def served_model_names(served, timeout: float = 10.0) -> list[str]:
+    """The model names an OpenAI-compatible server lists (GET /models), or PipelineError in
+    words: the server could not be reached, or answered with an error."""
+    import openai
+
+    client = openai.OpenAI(base_url=served.api_base, api_key=served.api_key or "not-needed", timeout=timeout,
+                           max_retries=0)
+    try:
+        return [item.id for item in client.models.list()]
+    except openai.APIStatusError as exc:
+        raise PipelineError(f"the server at {served.api_base} answered {exc.status_code} when asked for its "
+                            "models; check the address (it usually ends in /v1) and the key "
+                            "(PDF_CLEANER_API_KEY).") from None
+    except openai.APIError as exc:
+        raise PipelineError(f"the server at {served.api_base} cannot be reached ({type(exc).__name__}); "
+                            "check that it is running and the address.") from None
+    finally:
+        client.close()
+
+
+def _answers_any_name(names: list[str]) -> bool:
+    """llama.cpp's server lists its one model by file path and answers to any name."""
+    return len(names) == 1 and names[0].endswith(".gguf")

@@ -39,13 +39,15 @@ class OfferedModels:
 
     @staticmethod
     def decide(server_model: str | None, listed: list[str] | None, free: bool | None,
-               host: str, share: bool, space: bool) -> "OfferedModels":
+               host: str, share: bool, space: bool, with_bundled: bool = True) -> "OfferedModels":
         """The operator's list (or the server's model and `bundled`) and whether free choice
-        is on: `free` when given, else on only for a page nobody else can reach and no list."""
+        is on: `free` when given, else on only for a page nobody else can reach and no list.
+        `with_bundled=False`: a served model's server has no `bundled` to offer."""
         names = [n.strip() for n in (listed or []) if n and n.strip()]
         if not names:
             names = [server_model] if server_model else []
-            names.append(BUNDLED)
+            if with_bundled or not names:
+                names.append(BUNDLED)
         elif server_model and server_model not in names:
             names.insert(0, server_model)  # the model the server preloads is always offered
         if free is None:
@@ -54,14 +56,14 @@ class OfferedModels:
 
     @staticmethod
     def from_environment(server_model: str | None, listed: list[str] | None, free: bool | None,
-                         host: str, share: bool) -> "OfferedModels":
+                         host: str, share: bool, with_bundled: bool = True) -> "OfferedModels":
         """decide() with the environment's list, switch and Space filled in where not given."""
         if listed is None and os.environ.get(MODELS_ENV, "").strip():
             listed = os.environ[MODELS_ENV].split(",")
         if free is None and os.environ.get(FREE_ENV, "").strip():
             free = os.environ[FREE_ENV].strip().lower() in ("1", "true", "yes", "on")
         space = bool(os.environ.get("SPACE_ID"))
-        return OfferedModels.decide(server_model, listed, free, host, share, space)
+        return OfferedModels.decide(server_model, listed, free, host, share, space, with_bundled)
 
     def check(self, name: str) -> str:
         """`name` when a visitor may use it; else ModelNotOffered, whose message is the same

@@ -15,7 +15,8 @@ import os
 from dataclasses import dataclass, fields
 
 from pipeline import Settings
-from webapp.form import ServerLimits
+from pipeline.settings import SettingsError
+from webapp.form import ServedModel, ServerLimits
 from webapp.model_service import MODEL_ENV
 from webapp.offered import FREE_ENV, MODELS_ENV
 from webapp.uploads import DEFAULT_MAX_FILE_SIZE, MAX_FILE_SIZE_ENV, parse_size
@@ -24,6 +25,9 @@ QUEUE_SIZE_ENV = "PDF_CLEANER_QUEUE_SIZE"
 READ_TIMEOUT_ENV = "PDF_CLEANER_READ_TIMEOUT"  # seconds the reading process of one PDF may take
 READ_MEMORY_ENV = "PDF_CLEANER_READ_MEMORY_MB"  # memory the reading process of one PDF may use
 OCR_SECONDS_ENV = "PDF_CLEANER_OCR_PAGE_SECONDS"  # time the reading may take per page read by OCR
+API_BASE_ENV = "PDF_CLEANER_API_BASE"  # a served model's OpenAI-compatible address
+API_KEY_ENV = "PDF_CLEANER_API_KEY"  # its key, from the environment only (a flag shows in `ps`)
+SERVED_RUNS = 4  # runs at once against a served model: its server batches them
 QUEUE_SIZE = 32  # runs that may wait for the model; past it a visitor is told to come back
 MIN_READ_MEMORY_MB = 256
 
@@ -41,6 +45,17 @@ class ServerFlags:
     ocr_page_seconds: float = Settings().ocr_page_seconds
     models: list[str] | None = None  # offered to visitors (None: $PDF_CLEANER_MODELS or the default)
     free_model_choice: bool | None = None  # None: decided by where the page is served
+    api_base: str | None = None  # a served model's address (None: the model runs in this process)
+    concurrency: int = Settings().concurrency  # a run's requests in flight to the served model
+    request_timeout: float = Settings().request_timeout
+    retries: int = Settings().retries
+
+    def served(self) -> ServedModel | None:
+        """The served model, with its key from the environment; None when the model runs here."""
+        if not self.api_base:
+            return None
+        return ServedModel(self.api_base, os.environ.get(API_KEY_ENV) or None, self.concurrency,
+                           self.request_timeout, self.retries)
 
     def limits(self) -> ServerLimits:
         return ServerLimits(upload=parse_size(self.max_file_size), read_timeout=self.read_timeout,
@@ -92,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="let visitors type any Hub id or local folder (default: only on a page "
                              "served on a loopback address, with no --share, no Space and no --models; "
                              f"${FREE_ENV}=1/0)")
+    served = parser.add_argument_group(
+        "served model", "a model served over the OpenAI-compatible API (vLLM, llama.cpp's server, Ollama); "
+                        f"its key comes from ${API_KEY_ENV}. --model names the served model.")
+    served.add_argument("--api-base", default=env(API_BASE_ENV) or None, metavar="URL",
+                        help=f"e.g. http://127.0.0.1:8000/v1 (default: ${API_BASE_ENV}; none: the model "
+                             "runs in this process)")
+    served.add_argument("--concurrency", type=int, default=defaults.concurrency,
+                        help="a run's chunks in flight at once (default: %(default)s)")
+    served.add_argument("--request-timeout", type=float, default=defaults.request_timeout,
+                        help="seconds one chunk's request may take (default: %(default)s)")
+    served.add_argument("--retries", type=int, default=defaults.retries,
+                        help="further tries of a failed request (default: %(default)s)")
     return parser
 
 
@@ -107,4 +134,9 @@ def parse_flags(argv: list[str] | None = None) -> ServerFlags:
         parser.error(f"--read-memory-mb must be at least {MIN_READ_MEMORY_MB}")
     if args.queue_size < 0:
         parser.error("--queue-size must be 0 or more")
+    try:  # the pipeline's own rules and messages for the served model's settings
+        Settings(api_base=args.api_base, concurrency=args.concurrency, request_timeout=args.request_timeout,
+                 retries=args.retries).validate()
+    except SettingsError as exc:
+        parser.error(str(exc))
     return ServerFlags(**{f.name: getattr(args, f.name) for f in fields(ServerFlags)})

@@ -501,21 +501,24 @@ class LineFull(Exception):
 
 
 class Line:
-    """Runs take turns on the model: one at a time, in arrival order, at most `limit` waiting.
+    """Runs take turns on the model: `slots` at a time (one for a model in this process), in
+    arrival order, at most `limit` waiting.
 
     `join()` (in the page's handler, at once) gives a ticket or raises LineFull; the worker
     thread calls `wait_turn()` before any work and `leave()` after it, also when it never got
-    its turn. A ticket that is never used must be given back with `leave()`.
+    its turn. A ticket that is never used must be given back with `leave()`. A served model
+    (its own server batches requests from many runs) lets several runs go at once.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, slots: int = 1):
         self.limit = limit
+        self.slots = slots
         self._cond = threading.Condition()
-        self._tickets: list[object] = []  # arrival order; the first one runs or runs next
-        self._holder: object | None = None
+        self._tickets: list[object] = []  # arrival order; the first ones run or run next
+        self._holders: set[object] = set()
 
     def _waiting(self) -> int:
-        return len(self._tickets) - (self._holder is not None)
+        return len(self._tickets) - len(self._holders)
 
     def waiting(self) -> int:
         with self._cond:
@@ -533,7 +536,7 @@ class Line:
     def wait_turn(self, ticket: object, stop: threading.Event, report=None, poll: float = 0.25) -> bool:
         """Block until it is this ticket's turn (True), or until `stop` is set (False: the
         ticket has left the line). `report(ahead)` is called while waiting with the number of
-        runs ahead, the running one included."""
+        runs ahead, the running ones included."""
         with self._cond:
             while True:
                 if ticket not in self._tickets:
@@ -542,8 +545,9 @@ class Line:
                     self._tickets.remove(ticket)
                     self._cond.notify_all()
                     return False
-                if self._holder is None and self._tickets[0] is ticket:
-                    self._holder = ticket
+                ahead = [t for t in self._tickets[: self._tickets.index(ticket)] if t not in self._holders]
+                if len(self._holders) < max(1, self.slots) and not ahead:
+                    self._holders.add(ticket)
                     return True
                 if report is not None:
                     report(self._tickets.index(ticket))
@@ -551,8 +555,7 @@ class Line:
 
     def leave(self, ticket: object) -> None:
         with self._cond:
-            if self._holder is ticket:
-                self._holder = None
+            self._holders.discard(ticket)
             if ticket in self._tickets:
                 self._tickets.remove(ticket)
             self._cond.notify_all()

@@ -55,3 +55,8 @@ def check_upload(path: str, limit: int) -> None:
             f"Save the pages you need as a smaller PDF, or start PDF Cleaner with a higher limit: "
             f"python app.py --max-file-size 200mb (or {MAX_FILE_SIZE_ENV}=200mb)."
         )
+
+
+def upload_path(pdf) -> str | None:
+    """The file path of an uploaded PDF as Gradio hands it over: a path, or a file object."""
+    return pdf if pdf is None or isinstance(pdf, str) else getattr(pdf, "name", None) or getattr(pdf, "path", None)
