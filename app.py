@@ -369,7 +369,7 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, prevent_thread_lo
     SESSIONS.sweep()  # what earlier processes left behind
     SESSIONS.start_sweeper()
     MODEL.served = flags.served()  # a served model: its server batches, so several runs go at once
-    name, note = pick_default_model(flags.model, MODEL.served)
+    name, note = pick_default_model(flags.model, MODEL.served, DEVICE)
     LINE.slots = SERVED_RUNS if MODEL.served else 1
     CONTROLLER.offered = OfferedModels.from_environment(name, flags.models, flags.free_model_choice, host,
                                                         flags.share, with_bundled=MODEL.served is None)

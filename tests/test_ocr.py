@@ -199,6 +199,8 @@ def test_the_time_limit_grows_with_each_ocr_page_and_names_its_setting():
         items = list(read_pdf(pdf, RULES.with_(read_timeout=2, ocr_page_seconds=0.6)))
     except NoTextError as exc:  # every page took longer than its 0.6 s
         assert "it took longer than 0.6 s" in str(exc)
+    except TooComplexError as exc:  # on a busy machine the reading's limit came before any page
+        assert "for each page read by OCR" in str(exc) and "--ocr-page-seconds" in str(exc)
     else:
         limit = items[-1]
         if isinstance(limit, ReadLimit):

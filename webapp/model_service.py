@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from pipeline import model as models
+from pipeline.choose_model import AUTO, choose_model
 from pipeline.errors import PipelineError
 
 log = logging.getLogger("pdf_cleaner.app")
@@ -119,18 +120,26 @@ class ModelStatus:
         return f"Device: {self.device_label()} · Model: {model_label(self.name)} · {state}"
 
 
-def pick_default_model(requested: str | None, served=None) -> tuple[str | None, str]:
-    """The model to preload and a note for the page: the bundled one when it is installed,
-    else a small Hub model when the Hub may be reachable, else none (rules only). With a
-    served model: its name (served_default_model)."""
+def pick_default_model(requested: str | None, served=None, device: str | None = None,
+                       choose=None) -> tuple[str | None, str]:
+    """The model to preload and a note for the page. A name given (the flag, else
+    $PDF_CLEANER_MODEL) is used as it is; "auto" (the default) is the best model this machine
+    can hold (pipeline.choose_model, whose reason becomes the note). When that is the bundled
+    one and it is not installed: a small Hub model when the Hub may be reachable, else none
+    (rules only). With a served model: its name (served_default_model). `choose`: the choice
+    function (tests pass a fake)."""
     if served is not None:
         return served_default_model(requested, served), ""
-    name = (requested or os.environ.get(MODEL_ENV) or models.BUNDLED).strip()
+    name = (requested or os.environ.get(MODEL_ENV) or AUTO).strip()
+    note = ""
+    if name == AUTO:
+        choice = (choose or choose_model)(AUTO, device=device)
+        name, note = choice.name, f"chosen as {choice.why}"
     if name != models.BUNDLED:
-        return name, ""
+        return name, note
     try:
         models.bundled_gguf()
-        return name, ""
+        return name, note
     except PipelineError as exc:
         if os.environ.get("HF_HUB_OFFLINE", "") in ("", "0"):
             return FALLBACK_HUB_MODEL, f"The bundled model is not installed here, so {FALLBACK_HUB_MODEL} is used. ({exc})"

@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="port (default: $GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--share", action="store_true", help="also create a public share link")
     parser.add_argument("--model", default=None,
-                        help=f"default model: 'bundled', a Hub id or a local folder (default: ${MODEL_ENV} or bundled)")
+                        help=f"default model: 'auto' (the best this machine can hold), 'bundled', a Hub id or a local folder "
+                             f"(default: ${MODEL_ENV} or auto)")
     parser.add_argument("--max-file-size", default=env(MAX_FILE_SIZE_ENV) or defaults.max_file_size, type=_size,
                         help=f"largest upload, e.g. 50mb, 500kb, 2gb (default: ${MAX_FILE_SIZE_ENV} or 50mb)")
     parser.add_argument("--queue-size", type=int, default=int(env(QUEUE_SIZE_ENV) or QUEUE_SIZE),
