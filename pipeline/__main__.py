@@ -1,12 +1,19 @@
 """Command line: python -m pipeline INPUT.pdf -o OUTPUT.txt [options]
+              python -m pipeline FOLDER_OR_PDFS... -o OUTDIR [options]   (pipeline.batch)
 
 Consumes the same event stream as the web app. Progress and the document summary go to
 stderr; the cleaned text goes to the output file (or stdout with `-o -`). What the structure
 stage took out of the text is counted on stderr at the end and listed, piece by piece, in
-OUTPUT.removed.txt next to the output file (or the file --removed names).
+OUTPUT.removed.txt next to the output file (or the file --removed names). The per-chunk report
+goes to OUTPUT.report.jsonl (or the file --report names); a second run of the same PDF with the
+same settings and model takes the chunks it already holds from it instead of cleaning them
+again (pipeline.resume; --fresh starts over).
+
+Several PDFs, or a folder, go to pipeline.batch: one set of files per document in OUTDIR.
 
 Exit codes: 0 success, 2 a problem with the input or options (one line on stderr, no
-traceback), 1 a bug (with its traceback), 130 interrupted with Ctrl-C (finished chunks kept).
+traceback; with several documents: at least one was skipped), 1 a bug (with its traceback),
+130 interrupted with Ctrl-C (finished chunks kept).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline.choose_model import AUTO, resolve_model
 from pipeline.errors import PipelineError
 from pipeline.events import (
     ChunkDone,
@@ -42,8 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pipeline",
         description="Turn a PDF into clean, podcast-ready text.",
     )
-    parser.add_argument("input", help="the PDF to read")
-    parser.add_argument("-o", "--output", help="where to write the text (default: INPUT.clean.txt; '-' for stdout)")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="a PDF; or several PDFs, or a folder (every *.pdf in it and its subfolders)")
+    parser.add_argument("-o", "--output",
+                        help="one PDF: where to write the text (default: INPUT.clean.txt; '-' for stdout); "
+                             "several PDFs or a folder: the folder for every document's files (default: ./cleaned)")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", default=True,
+                       help="take the chunks an earlier run of the same PDF, settings and model already wrote to "
+                            "the report instead of cleaning them again (the default)")
+    again.add_argument("--fresh", action="store_true", help="clean every chunk again, even when a report holds some")
     parser.add_argument("--pages", help='page range such as "1-3,5,10-" (default: all)')
     parser.add_argument("--max-chars", type=int, default=defaults.max_chars, help="character budget (default: %(default)s)")
     parser.add_argument("--password", help="password of an encrypted PDF")
@@ -92,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk-tokens", type=int, help="also cap each chunk at this many tokens of the model's tokenizer")
     parser.add_argument("--no-llm", action="store_true", help="rules only: extract and normalize, no model")
     llm = parser.add_argument_group("LLM cleaning")
-    llm.add_argument("--model", default=defaults.model, help="'bundled', a Hugging Face Hub id or a local folder (default: %(default)s)")
+    llm.add_argument("--model", default=AUTO,
+                     help="'auto' (the best model this machine can hold: a larger one where the Hugging Face Hub "
+                          "or its cache has it and it fits the time, else 'bundled'), 'bundled', a Hugging Face "
+                          "Hub id, a local folder, or a served model's name (default: %(default)s)")
     llm.add_argument("--batch-size", type=int, help="chunks generated at once (default: adapt to the device)")
     llm.add_argument("--temperature", type=float, default=defaults.temperature, help="0 = greedy (default: %(default)s)")
     llm.add_argument("--top-p", type=float, default=defaults.top_p, help="(default: %(default)s)")
@@ -106,7 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--system-prompt", metavar="FILE", help="system prompt file (default: prompts/clean.txt)")
     llm.add_argument("--guard-policy", choices=GUARD_POLICIES, default=defaults.guard_policy,
                      help="for a chunk the guard rejects: 'fallback' keeps the normalized input, 'keep' keeps the model output (default: %(default)s)")
-    llm.add_argument("--report", metavar="PATH", help="write a per-chunk JSONL report here")
+    llm.add_argument("--report", metavar="PATH",
+                     help="write the per-chunk JSONL report here (default: OUTPUT.report.jsonl next to the output "
+                          "file; none with '-o -' unless given)")
+    served = parser.add_argument_group(
+        "served model",
+        "A model behind an OpenAI-compatible API (vLLM, llama.cpp's server, Ollama, TGI) instead of one loaded "
+        "here; --model names it on the server. Its key, if it needs one, is read from the environment variable "
+        "PDF_CLEANER_API_KEY only, never from an option, which any user of the machine could read in the process list.")
+    served.add_argument("--api-base", metavar="URL", default=os.environ.get("PDF_CLEANER_API_BASE") or None,
+                        help="the server's address, e.g. http://127.0.0.1:8000/v1 (default: the environment variable "
+                             "PDF_CLEANER_API_BASE; unset: the model runs in this process)")
+    served.add_argument("--concurrency", type=int, default=defaults.concurrency,
+                        help="chunks sent to the server at once (default: %(default)s)")
+    served.add_argument("--request-timeout", type=float, default=defaults.request_timeout, metavar="S",
+                        help="seconds one chunk's request may take, streaming included (default: %(default)s)")
+    served.add_argument("--retries", type=int, default=defaults.retries,
+                        help="further tries of a chunk whose request failed before it is marked failed "
+                             "(default: %(default)s)")
     return parser
 
 
@@ -151,6 +187,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         copy_bias=args.copy_bias,
         draft_tokens=args.draft_tokens,
         guard_policy=args.guard_policy,
+        api_base=args.api_base,
+        api_key=os.environ.get("PDF_CLEANER_API_KEY") or None,
+        concurrency=args.concurrency,
+        request_timeout=args.request_timeout,
+        retries=args.retries,
     ).validate()
 
 
@@ -184,15 +225,24 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         settings = settings_from_args(args)
-        source = Path(args.input)
+        if settings.use_llm:  # "auto" decided once, and said, before any work
+            choice = resolve_model(settings)
+            settings = settings.with_(model=choice.name)
+            print(f"model: {choice.why}", file=sys.stderr)
+        if len(args.inputs) > 1 or Path(args.inputs[0]).is_dir():
+            return many(args, settings)
+        source = Path(args.inputs[0])
         if not source.is_file():
-            raise PipelineError(f"no such file: {args.input}")
+            raise PipelineError(f"no such file: {args.inputs[0]}")
         to_stdout = args.output == "-"
         output = None if to_stdout else Path(args.output or source.with_suffix(".clean.txt"))
         removed = removed_path(output, args.removed)
         if removed is not None and output is not None and removed.resolve() == output.resolve():
             raise PipelineError("--removed must name another file than the output")
-        return consume(source, settings, output, args.report, to_stdout, removed)
+        report = report_path(output, args.report)
+        if report is not None and report.resolve() in {p.resolve() for p in (output, removed) if p is not None}:
+            raise PipelineError("--report must name another file than the output and the list of removed pieces")
+        return consume(source, settings, output, report, to_stdout, removed, resume=not args.fresh)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -202,26 +252,54 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def many(args: argparse.Namespace, settings: Settings) -> int:
+    """Several PDFs or a folder: pipeline.batch, after refusing the options that name one file."""
+    from pipeline.batch import run_batch
+
+    if args.output == "-":
+        raise PipelineError("-o - writes one text to stdout: with several PDFs or a folder, -o names a folder")
+    for flag, value in (("--report", args.report), ("--removed", args.removed)):
+        if value:
+            raise PipelineError(f"{flag} names one file: with several PDFs or a folder, each document's files "
+                                "are OUTDIR/NAME.clean.txt, NAME.removed.txt and NAME.report.jsonl")
+    outdir = Path(args.output or "cleaned")
+    if outdir.exists() and not outdir.is_dir():
+        raise PipelineError(f"-o must name a folder with several PDFs or a folder as input, not the file {outdir}")
+    return run_batch([Path(p) for p in args.inputs], outdir, settings, resume=not args.fresh)
+
+
+def _next_to(output: Path, suffix: str) -> Path:
+    """`_next_to(Path("out/paper.clean.txt"), ".report.jsonl") -> Path("out/paper.report.jsonl")`."""
+    stem = output.name.removesuffix(".txt").removesuffix(".clean")
+    return output.with_name(f"{stem or output.name}{suffix}")
+
+
+def report_path(output: Path | None, given: str | None) -> Path | None:
+    """Where the per-chunk report goes: the path given, else next to the output file
+    (`paper.clean.txt` -> `paper.report.jsonl`); None when the text goes to stdout and no
+    path was given. Written by default because resuming an interrupted run reads it."""
+    if given:
+        return Path(given)
+    return None if output is None else _next_to(output, ".report.jsonl")
+
+
 def removed_path(output: Path | None, given: str | None) -> Path | None:
     """Where the list of removed pieces goes: the path given, else next to the output file
     (`paper.clean.txt` -> `paper.removed.txt`, `paper.txt` -> `paper.removed.txt`); None when
     the text goes to stdout and no path was given."""
     if given:
         return Path(given)
-    if output is None:
-        return None
-    stem = output.name.removesuffix(".txt").removesuffix(".clean")
-    return output.with_name(f"{stem or output.name}.removed.txt")
+    return None if output is None else _next_to(output, ".removed.txt")
 
 
-def consume(source: Path, settings: Settings, output: Path | None, report: str | None, to_stdout: bool,
-            removed: Path | None = None) -> int:
+def consume(source: Path, settings: Settings, output: Path | None, report: Path | str | None, to_stdout: bool,
+            removed: Path | None = None, resume: bool = True) -> int:
     """Drive the run and render its events as progress bars on stderr."""
     stop = threading.Event()
     pages_bar = chunks_bar = None
     tokens_total = 0
     plan = None
-    events = run(source, settings, stop=stop, output_path=output, report_path=report)
+    events = run(source, settings, stop=stop, output_path=output, report_path=report, resume=resume)
     try:
         for event in events:
             if isinstance(event, DocumentInfo):
@@ -251,11 +329,16 @@ def consume(source: Path, settings: Settings, output: Path | None, report: str |
                 )
                 if event.ocr_pages:
                     print(f"OCR: {ocr_summary(event.ocr_pages)}", file=sys.stderr)
+                if event.resume_note:
+                    print(f"note: {event.resume_note}", file=sys.stderr)
+                if event.resumed:
+                    print(f"resuming: {len(event.resumed)} of {len(event.chunks)} chunks already cleaned",
+                          file=sys.stderr)
                 chunks_bar = tqdm(total=len(event.chunks), desc="cleaning", unit="chunk", file=sys.stderr)
             elif isinstance(event, ChunkProgress):
                 pass  # the bar moves per finished chunk; tokens are counted from ChunkDone
             elif isinstance(event, ChunkDone):
-                tokens_total += event.tokens
+                tokens_total += 0 if event.resumed else event.tokens  # tok/s of this run's model work
                 if chunks_bar is not None:
                     chunks_bar.update(1)
                     if tokens_total:

@@ -359,3 +359,21 @@ def _llama_allowed(online: bool, in_cache, token, has_access) -> bool:
     if isinstance(has_access, bool):
         return has_access
     return bool((has_access or token_has_access)(LLAMA, token))
+
+
+def resolve_model(settings, **checks) -> ModelChoice:
+    """The model a run with these settings uses, and why: `settings.model` itself, or for
+    "auto" the best for this machine (choose_model; `checks` are its injectable checks), or
+    with a served model (settings.api_base) and "auto", the first model its server lists."""
+    if settings.api_base:
+        if settings.model != AUTO:
+            return ModelChoice(settings.model, f"{settings.model}: served at {settings.api_base}")
+        from pipeline.served import list_models
+
+        names = list_models(settings.api_base, settings.api_key)
+        if not names:
+            from pipeline.errors import ModelUnavailableError
+
+            raise ModelUnavailableError(f"The server at {settings.api_base} lists no model: name it with --model.")
+        return ModelChoice(names[0], f"{names[0]}: the first model the server at {settings.api_base} lists")
+    return choose_model(settings.model, **checks)

@@ -107,6 +107,8 @@ class ChunkPlan:
     read_peak_mb: float | None = None  # its peak resident memory, where measurable
     removed: tuple[Removed, ...] = field(repr=False, default=())  # what the structure stage took out
     ocr_pages: tuple[tuple[int, float], ...] = ()  # (page, mean word confidence 0-100) of pages read by OCR
+    resumed: tuple[int, ...] = ()  # chunks taken from an earlier run's report, not cleaned again (pipeline.resume)
+    resume_note: str | None = None  # why an earlier run's report was not used (PDF, settings or model changed)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class ChunkDone:
     drafted: int = 0  # source tokens offered as drafts
     accepted: int = 0  # draft tokens the model agreed with
     halted: str | None = None  # why the online guard stopped the chunk while it was written
+    resumed: bool = False  # taken from an earlier run's report (pipeline.resume), not cleaned again
 
 
 @dataclass(frozen=True)

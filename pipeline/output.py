@@ -2,7 +2,8 @@
 
 The cleaned text file grows chunk by chunk (flushed after each, as the notebook does), so a
 run that is stopped or crashes leaves every finished chunk on disk. The optional report is
-JSON Lines: one object per finished chunk, then one summary object.
+JSON Lines: a header object that identifies the run (pipeline.resume; first, when the caller
+gives one), one object per finished chunk, then one summary object.
 
 A partial result (stopped, interrupted, failed) never reads as continuous text with pieces
 missing. `join_result` keeps every finished chunk in its place and replaces each run of
@@ -193,6 +194,8 @@ def chunk_record(item: ChunkDone) -> dict:
     }
     if item.halted:
         record["halted"] = item.halted
+    if item.resumed:  # taken from an earlier run's report (pipeline.resume), not cleaned again
+        record["resumed"] = True
     if item.guard is not None:
         record.update(
             verdict=item.guard.verdict,
@@ -213,10 +216,13 @@ class ResultWriter:
     `removed`: what the structure stage took out (ChunkPlan.removed); the report's summary
     counts it per category (removed_record). Left out (None), the summary has no "removed"
     key rather than a count of nothing that nobody made. `ocr_pages`: (page, confidence) of
-    the pages read by OCR (ChunkPlan.ocr_pages), listed in the summary as "ocr"."""
+    the pages read by OCR (ChunkPlan.ocr_pages), listed in the summary as "ocr". `header`:
+    the report's first record (pipeline.resume.header), written and flushed at once, so that
+    a run killed before its first chunk still says which run the report belongs to."""
 
     def __init__(self, text_path: str | os.PathLike | None, report_path: str | os.PathLike | None = None,
-                 removed: Sequence[Removed] | None = None, ocr_pages: Sequence[tuple[int, float]] = ()):
+                 removed: Sequence[Removed] | None = None, ocr_pages: Sequence[tuple[int, float]] = (),
+                 header: dict | None = None):
         self.text_path = Path(text_path) if text_path else None
         self.report_path = Path(report_path) if report_path else None
         self.removed = tuple(removed) if removed is not None else None
@@ -232,6 +238,9 @@ class ResultWriter:
             self._text = open(self.text_path, "w", encoding="utf-8")
         if self.report_path is not None:
             self._report = open(self.report_path, "w", encoding="utf-8")
+            if header is not None:
+                self._report.write(json.dumps(header, ensure_ascii=False) + "\n")
+                self._report.flush()
 
     def add(self, item: ChunkDone) -> None:
         if self._text is not None:

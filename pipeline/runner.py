@@ -13,6 +13,10 @@ ends the run. Nothing finished is lost: every chunk the model stage finished, ev
 was not yet due in document order, is judged and written before the generator ends (closed,
 interrupted or failed included), and a partial result marks each run of missing chunks
 (pipeline.output.join_result).
+
+With `resume=True` and a report from an earlier run of the same PDF, settings and model at
+`report_path`, the chunks it holds are yielded from it (ChunkDone.resumed) in their places
+instead of being cleaned again (pipeline.resume); the files are written whole as usual.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import bisect
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import replace
 
 from pipeline import chunk as chunking
 from pipeline import extract, normalize, ocr, sandbox, structure
+from pipeline import resume as resuming
 from pipeline.events import (
     Chunk,
     ChunkDone,
@@ -38,6 +44,7 @@ from pipeline.events import (
     Removed,
     RunFinished,
 )
+from pipeline.choose_model import AUTO, resolve_model
 from pipeline.output import ResultWriter, gap_runs, join_result
 from pipeline.settings import Settings
 
@@ -50,13 +57,18 @@ def run(
     model=None,
     output_path: str | os.PathLike | None = None,
     report_path: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> Iterator[Event]:
     """Run the pipeline on a PDF (path or bytes) and yield its events.
 
     `model` is a loaded model (pipeline.model.LoadedModel) or None to use the one named by
-    settings.model, loaded once per process. `stop` ends the run early when set.
+    settings.model, loaded once per process. `stop` ends the run early when set. `resume`:
+    take the chunks an earlier run already wrote to `report_path` (see the module docstring).
     """
     settings = settings or Settings()
+    if settings.use_llm and model is None and settings.model == AUTO:
+        # The model "auto" names, decided once: the run key (resume) and the report name it.
+        settings = settings.with_(model=resolve_model(settings).name)
     stop = stop or threading.Event()
     started = time.perf_counter()
 
@@ -109,14 +121,27 @@ def run(
     interrupted = stop.is_set() and unread
 
     plan = plan_chunks(pages, settings, notes, stats[0] if stats else None)
+    header, resumed = None, {}
+    if report_path is not None:
+        name = os.path.basename(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else ""
+        header = resuming.header(data, settings, name, len(plan.chunks))
+        if resume:  # read before the writer below empties the file
+            resumed, note = resuming.reuse(report_path, data, settings, plan.chunks)
+            plan = replace(plan, resumed=tuple(sorted(resumed)), resume_note=note)
     yield plan
 
-    writer = ResultWriter(output_path, report_path, removed=plan.removed, ocr_pages=plan.ocr_pages)
+    writer = ResultWriter(output_path, report_path, removed=plan.removed, ocr_pages=plan.ocr_pages, header=header)
     written: dict[int, ChunkDone] = {}  # yielded in document order, and written as they came
-    finished: dict[int, ChunkDone] = {}  # every chunk the stage finished, judged, in any order
+    # Every chunk the stage finished, judged, in any order; the resumed ones from the start,
+    # so that a run stopped again keeps them too.
+    finished: dict[int, ChunkDone] = dict(resumed)
+    todo = [c for c in plan.chunks if c.index not in resumed]
     why = "the run was stopped"
     try:
-        for event in process_chunks(plan.chunks, settings, model, stop, finished=finished):
+        # Nothing left to clean: the model is not even loaded.
+        stage = process_chunks(todo, settings, model, stop, finished=finished) if todo else iter(())
+        for event in _in_place(stage, [resumed[c.index] for c in plan.chunks if c.index in resumed],
+                               [c.index for c in todo]):
             if isinstance(event, ChunkDone):
                 written[event.index] = event
                 writer.add(event)
@@ -147,6 +172,26 @@ def run(
         )
         writer.finish(summary, late=[done[i] for i in sorted(done) if i not in written])
     yield summary
+
+
+def _in_place(stage, resumed: list[ChunkDone], todo: list[int]) -> Iterator[Event]:
+    """The stage's events with the resumed chunks yielded in their places, each as soon as
+    every chunk before it is done, so that ChunkDone events stay in document order.
+    `resumed` and `todo` (the indexes the stage cleans) are in document order."""
+    waiting, left = deque(resumed), deque(todo)
+
+    def due() -> Iterator[ChunkDone]:
+        while waiting and (not left or waiting[0].index < left[0]):
+            yield waiting.popleft()
+
+    yield from due()
+    for event in stage:
+        yield event
+        if isinstance(event, ChunkDone):
+            if event.index in left:
+                left.remove(event.index)
+            yield from due()
+    yield from waiting  # the stage stopped early: the rest after it (the files mark the gap)
 
 
 def page_limit_note(selection: sandbox.Selection, settings: Settings) -> str:
@@ -285,7 +330,12 @@ def process_chunks(
     from pipeline.prompt import default_system_prompt
     from pipeline.schedule import EngineStage
 
-    loaded = model if model is not None else get_model(settings.model)
+    if settings.api_base:  # a served model: nothing is loaded in this process
+        from pipeline.served import ServedStage
+
+        stage = ServedStage()
+    else:
+        stage = EngineStage(model if model is not None else get_model(settings.model))
     instructions = settings.system_prompt or default_system_prompt()
 
     def judged(event: ChunkDone) -> ChunkDone:
@@ -299,7 +349,7 @@ def process_chunks(
     def keep(event: ChunkDone) -> None:
         finished[event.index] = judged(event)
 
-    for event in EngineStage(loaded).clean(chunks, settings, stop=stop, keep=keep):
+    for event in stage.clean(chunks, settings, stop=stop, keep=keep):
         if isinstance(event, ChunkDone):
             event = finished.get(event.index) or judged(event)
         yield event

@@ -138,9 +138,9 @@ def test_clean_streams_tokens_and_finishes(small_run):
     assert clean.read_text(encoding="utf-8").strip() == final["cleaned"].strip()
     assert file_named(final["files"], ".raw.txt").read_text(encoding="utf-8").strip() == final["raw"].strip()
     report = read_report(final["files"])
-    assert [r["index"] for r in report[:-1]] == list(range(total))
+    assert [r["index"] for r in report[1:-1]] == list(range(total))
     assert report[-1]["summary"] and report[-1]["partial"] is False
-    assert all(r["verdict"] in ("ok", "suspicious", "rejected") for r in report[:-1])
+    assert all(r["verdict"] in ("ok", "suspicious", "rejected") for r in report[1:-1])
 
 
 def read_report(files) -> list[dict]:
@@ -153,10 +153,10 @@ def test_compare_and_regenerate_one_chunk(small_run):
     total = len(rows(final["table"]))
     report = read_report(final["files"])
     source, output, note = client.predict(1, api_name="/chunk")
-    assert source == report[1]["input"]
-    assert output == (report[1]["model_output"] or report[1]["output"])
+    assert source == report[2]["input"]  # chunk 2, after the header
+    assert output == (report[2]["model_output"] or report[2]["output"])
     assert note.startswith("chunk 2 · page 1")
-    assert f"verdict: {report[1]['verdict']}" in note
+    assert f"verdict: {report[2]['verdict']}" in note
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict(98, api_name="/chunk")
     # Regenerate chunk 2 greedily with more room: the page and the files take the new text.
@@ -164,12 +164,12 @@ def test_compare_and_regenerate_one_chunk(small_run):
     new_source, new_output, new_note, progress, cleaned, table, files = regen
     new_report = read_report(files)
     assert new_source == source
-    assert new_output == (new_report[1]["model_output"] or new_report[1]["output"])
-    assert new_report[1]["model_output"] != report[1]["model_output"]
-    assert 0 < new_report[1]["tokens"] <= 32  # generated anew, within the new settings' room
-    assert new_report[0] == report[0] and new_report[2:-1] == report[2:-1]  # only chunk 2 changed
+    assert new_output == (new_report[2]["model_output"] or new_report[2]["output"])
+    assert new_report[2]["model_output"] != report[2]["model_output"]
+    assert 0 < new_report[2]["tokens"] <= 32  # generated anew, within the new settings' room
+    assert new_report[:2] == report[:2] and new_report[3:-1] == report[3:-1]  # only chunk 2 changed
     assert progress.startswith(f"done: {total}/{total}"), progress
-    assert rows(table)[1][4] == new_report[1]["tokens"]
+    assert rows(table)[1][4] == new_report[2]["tokens"]
     assert file_named(files, ".clean.txt").read_text(encoding="utf-8").strip() == cleaned.strip()
 
 
@@ -190,7 +190,7 @@ def test_stop_keeps_the_finished_chunks(client, pdfs):
     clean = file_named(stopped["files"], ".clean.txt").read_text(encoding="utf-8")
     assert clean.strip() == stopped["cleaned"].strip() and clean.strip()
     report = read_report(stopped["files"])
-    assert len(report) == done + 1 and report[-1]["partial"] is True
+    assert len(report) == done + 2 and report[-1]["partial"] is True  # header, chunks, summary
     # The run itself ends normally with the same stopped state.
     job.result(timeout=30)
     assert named(job.outputs()[-1])["progress"].startswith("stopped:")

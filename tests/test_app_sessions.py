@@ -322,7 +322,7 @@ def test_a_new_run_in_the_same_session_stops_the_old_one(server, pdfs):
     assert file_named(new_final["files"], ".clean.txt").name == "other.clean.txt"
     assert new.clean_path.read_text(encoding="utf-8").strip() == expected.strip()
     report = [json.loads(line) for line in new.report_path.read_text(encoding="utf-8").splitlines()]
-    assert len(report) == len(new.plan.chunks) + 1 and report[-1]["partial"] is False
+    assert len(report) == len(new.plan.chunks) + 2 and report[-1]["partial"] is False  # header, chunks, summary
     old_job.result(timeout=BOUND)  # the replaced run's stream ends, without an error
 
 

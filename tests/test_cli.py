@@ -148,7 +148,7 @@ def test_two_page_paper_cleaned_by_the_bundled_model(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "tok/s" in result.stderr and "cleaning" in result.stderr
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
-    chunks, summary = lines[:-1], lines[-1]
+    chunks, summary = lines[1:-1], lines[-1]  # after the header (pipeline.resume)
     assert len(chunks) >= 3 and summary == {**summary, "partial": False, "chunks_done": len(chunks)}
     for line in chunks:
         # Policy "keep": the model's text (with any echoed <text> markers tidied away).
@@ -245,7 +245,7 @@ def test_ctrl_c_while_the_model_writes_keeps_every_finished_chunk_and_marks_the_
     assert process.returncode == 130, stderr
     assert "interrupted: every finished chunk was kept" in stderr
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
-    chunks, summary = lines[:-1], lines[-1]
+    chunks, summary = lines[1:-1], lines[-1]  # after the header (pipeline.resume)
     assert summary["summary"] and summary["partial"] and summary["gaps"]
     text = out.read_text(encoding="utf-8")
     assert text.startswith(chunks[0]["output"])
@@ -323,7 +323,7 @@ def hand_made_run(removed, text="Clean text."):
     """A stand-in for pipeline.run: the events of a one-chunk run whose plan removed `removed`."""
     from pipeline.events import Chunk, ChunkDone, ChunkPlan, DocumentInfo, RunFinished
 
-    def fake_run(source, settings, *, stop=None, output_path=None, report_path=None):
+    def fake_run(source, settings, *, stop=None, output_path=None, report_path=None, resume=False):
         chunk = Chunk(0, text, 1, 2)
         yield DocumentInfo(page_count=2, file_size=100)
         yield ChunkPlan(chunks=(chunk,), raw_chars=200, normalized_chars=len(text), pages_read=(1, 2),

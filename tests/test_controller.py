@@ -115,7 +115,7 @@ def test_closing_the_handler_stops_the_run_and_frees_the_line(controller, pdf):
     next(updates)
     updates.close()
     assert state.finished.wait(BOUND) and state.stop.is_set()
-    wait_until(lambda: controller.line.waiting() == 0 and controller.line._holder is None, "the line is free")
+    wait_until(lambda: controller.line.waiting() == 0 and not controller.line.running(), "the line is free")
 
 
 def test_a_new_run_in_the_same_tab_replaces_the_old_one(controller, pdf):
@@ -142,7 +142,7 @@ def test_regenerate_replaces_one_chunk_and_rewrites_the_files(controller, pdf):
     assert any(isinstance(i, Writing) and i.index == 2 for i in items)
     assert state.done[2] is not before and state.done[2].output == PARAGRAPHS[2]
     report = [json.loads(line) for line in state.report_path.read_text(encoding="utf-8").splitlines()]
-    assert [line["index"] for line in report[:-1]] == [0, 1, 2, 3] and not report[-1]["partial"]
+    assert [line["index"] for line in report[1:-1]] == [0, 1, 2, 3] and not report[-1]["partial"]
     assert not state.busy and state.complete
 
 

@@ -13,7 +13,7 @@ import threading
 import psutil
 import pytest
 
-from pipeline import NoTextError, OcrProgress, PageRead, RunFinished, Settings, run
+from pipeline import NoTextError, OcrProgress, PageRead, RunFinished, Settings, TooComplexError, run
 from pipeline import ocr
 from pipeline.events import ChunkPlan
 from pipeline.extract import PageText

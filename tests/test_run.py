@@ -127,7 +127,8 @@ def test_closing_the_stream_keeps_finished_chunks_on_disk_and_marks_the_rest(pap
     assert f"{len(plan.chunks)} " in written.split("\n\n[PDF Cleaner: ")[1]  # the gap runs to the end
     assert written.rstrip().endswith(GAP_CLOSE)
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
-    assert [line["index"] for line in lines[:-1]] == [0, 1, 2]
+    assert lines[0]["run"]["chunks_total"] == len(plan.chunks)  # the header comes first (pipeline.resume)
+    assert [line["index"] for line in lines[1:-1]] == [0, 1, 2]
     assert lines[-1]["summary"] and lines[-1]["partial"] is True
     assert lines[-1]["gaps"] == [[4, len(plan.chunks)]]
 
@@ -168,8 +169,8 @@ def test_chunks_finished_out_of_order_survive_a_close_or_ctrl_c(fake_engine, tmp
     assert written.startswith(first + "\n\n[PDF Cleaner: chunk 2 (page 1) was not cleaned by the model: " + why)
     assert f"{GAP_CLOSE}\n\n{short}\n\n[PDF Cleaner: chunk 4 (page 1) was not cleaned" in written
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
-    assert [line["index"] for line in lines[:-1]] == [0, 2]
-    assert lines[1]["source"] == "llm" and lines[1]["output"] == short
+    assert [line["index"] for line in lines[1:-1]] == [0, 2]
+    assert lines[2]["source"] == "llm" and lines[2]["output"] == short
     assert lines[-1]["gaps"] == [[2, 2], [4, 4]]
 
 
@@ -179,8 +180,9 @@ def test_full_run_writes_text_and_report(paper8, tmp_path):
     finished = events[-1]
     assert out.read_text(encoding="utf-8") == finished.text + "\n"
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
-    assert len(lines) == finished.chunks_total + 1
-    assert lines[0]["input"] == lines[0]["output"] and lines[0]["source"] == "rules"
+    assert len(lines) == finished.chunks_total + 2  # header, chunks, summary
+    assert lines[0]["run"]["source"] == "" and lines[0]["run"]["chunks_total"] == finished.chunks_total
+    assert lines[1]["input"] == lines[1]["output"] and lines[1]["source"] == "rules"
     assert lines[-1] == {**lines[-1], "summary": True, "partial": False}
 
 
@@ -219,7 +221,7 @@ def test_guard_verdicts_and_fallbacks_reach_the_text_and_the_report(fake_engine,
     done = [e for e in events if isinstance(e, ChunkDone)]
     assert [d.source for d in done] == ["llm", "fallback"]
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
-    first, second, summary = lines
+    _, first, second, summary = lines
     assert first["source"] == "llm" and first["verdict"] == "ok" and set(first["metrics"]) == {
         "kept", "invented", "length_ratio", "repetition"}
     assert second["source"] == "fallback" and second["verdict"] == "rejected"

@@ -165,23 +165,10 @@ def model_label(name: str | None) -> str:
 
 
 def served_model_names(served, timeout: float = 10.0) -> list[str]:
-    """The model names an OpenAI-compatible server lists (GET /models), or PipelineError in
-    words: the server could not be reached, or answered with an error."""
-    import openai
+    """The model names the operator's server lists (pipeline.served.list_models)."""
+    from pipeline.served import list_models
 
-    client = openai.OpenAI(base_url=served.api_base, api_key=served.api_key or "not-needed", timeout=timeout,
-                           max_retries=0)
-    try:
-        return [item.id for item in client.models.list()]
-    except openai.APIStatusError as exc:
-        raise PipelineError(f"the server at {served.api_base} answered {exc.status_code} when asked for its "
-                            "models; check the address (it usually ends in /v1) and the key "
-                            "(PDF_CLEANER_API_KEY).") from None
-    except openai.APIError as exc:
-        raise PipelineError(f"the server at {served.api_base} cannot be reached ({type(exc).__name__}); "
-                            "check that it is running and the address.") from None
-    finally:
-        client.close()
+    return list_models(served.api_base, served.api_key, timeout)
 
 
 def _answers_any_name(names: list[str]) -> bool:

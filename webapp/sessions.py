@@ -47,6 +47,7 @@ from pipeline import (
     Settings,
 )
 from pipeline.output import ResultWriter, gap_runs, join_result, removed_file_text
+from pipeline.resume import read_report
 
 log = logging.getLogger("pdf_cleaner.sessions")
 # Seconds between two refreshes of a running run's downloads: each refresh makes Gradio copy
@@ -318,7 +319,10 @@ class RunState:
         finished = [self.done[i] for i in sorted(self.done)]
         chunks = self.plan.chunks
         gaps = tuple((chunks[a].index, chunks[b].index) for a, b in gap_runs(chunks, self.done))
-        writer = ResultWriter(self.clean_path, self.report_path, removed=self.plan.removed, ocr_pages=self.plan.ocr_pages)
+        # The report keeps the run's header line (pipeline.resume): it still names the run.
+        earlier = read_report(self.report_path)
+        writer = ResultWriter(self.clean_path, self.report_path, removed=self.plan.removed, ocr_pages=self.plan.ocr_pages,
+                              header={"run": earlier.header} if earlier and earlier.header else None)
         for item in finished:
             writer.add(item)
         writer.finish(RunFinished(
@@ -523,6 +527,11 @@ class Line:
     def waiting(self) -> int:
         with self._cond:
             return self._waiting()
+
+    def running(self) -> int:
+        """How many runs hold a turn now."""
+        with self._cond:
+            return len(self._holders)
 
     def join(self) -> object:
         with self._cond:

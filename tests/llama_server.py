@@ -1,0 +1,124 @@
+"""A real OpenAI-compatible server for slow tests and benchmarks: llama.cpp's (llama-cpp-python)
+with the bundled model's GGUF file.
+
+    with llama_server() as url:        # "http://127.0.0.1:PORT/v1"
+        Settings(api_base=url, model=ALIAS)
+
+It starts `python -m llama_cpp.server` on a free loopback port, waits until GET /v1/models
+answers (at most `wait` seconds; if the server dies or never answers, RuntimeError with the
+tail of its output), yields the base URL and stops the server at the end (terminate, then
+kill). Without llama_cpp installed, the calling test is skipped, saying how to install it.
+
+The server answers to any model name (an unknown one means its only model); ALIAS is the one
+/v1/models lists. It has no parallel slots and no continuous batching (`--help` offers no such
+flag; requests take a lock around the one model), so requests beyond the first wait their turn
+in the server. llama.cpp's own C++ `llama-server` has `--parallel N`; it is not used here. It
+ignores `stream_options`, so its streams carry no usage: the stage counts deltas. It is started
+with `--interrupt_requests False`: by default it cuts a stream short whenever another request
+is waiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ALIAS = "bundled"  # the name /v1/models lists (--model_alias)
+INSTALL = "pip install 'llama-cpp-python[server]'"
+
+
+def available() -> str | None:
+    """Why a llama.cpp server cannot start here, or None."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return f"llama_cpp is not installed ({INSTALL})"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def llama_server(gguf: str | os.PathLike | None = None, *, n_ctx: int = 4096, threads: int = 2,
+                 wait: float = 120.0):
+    """Start the server, yield its base URL, stop it. Skips the test when it cannot run here."""
+    reason = available()
+    if reason is not None:
+        import pytest
+
+        pytest.skip(reason)
+    if gguf is None:
+        from pipeline.model import bundled_gguf
+
+        gguf = bundled_gguf()
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(gguf), "--model_alias", ALIAS,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads),
+        # By default it ends a stream (with [DONE], no finish reason) as soon as another request
+        # waits: with more than one request in flight no chunk would ever finish.
+        "--interrupt_requests", "False",
+        "--verbose", "False",
+    ]
+    url = f"http://127.0.0.1:{port}/v1"
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_ready(url, process, log, wait)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(url: str, process: subprocess.Popen, log, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"llama.cpp's server exited with code {process.returncode} before it answered:\n"
+                               + _tail(log))
+        try:
+            with urllib.request.urlopen(url + "/models", timeout=2) as answer:
+                json.load(answer)
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+            time.sleep(0.2)
+    raise RuntimeError(f"llama.cpp's server did not answer GET {url}/models within {wait:g} s:\n" + _tail(log))
+
+
+def _tail(log, lines: int = 20) -> str:
+    log.flush()
+    log.seek(0)
+    return "\n".join(log.read().decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def main() -> None:
+    """Serve the bundled model until Ctrl-C: `python tests/llama_server.py`."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    with llama_server() as url:
+        print(f"serving the bundled model at {url} as {ALIAS!r}; Ctrl-C ends", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

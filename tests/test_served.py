@@ -1,0 +1,328 @@
+"""The served model stage (pipeline.served) against a fake OpenAI-compatible server
+(tests/openai_fake.py), and, marked slow, against a real llama.cpp server with the bundled
+model (tests/llama_server.py)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from pipeline.errors import ModelUnavailableError
+from pipeline.events import Chunk, ChunkDone, ChunkPlan, ChunkProgress, RunFinished
+from pipeline.schedule import PROGRESS_INTERVAL, row_budget
+from pipeline.served import NO_KEY, ServedStage, estimate_tokens
+from pipeline.settings import Settings
+from tests.llama_server import ALIAS
+from tests.openai_fake import MODEL, FakeServer, Reply
+
+SENTENCE = "Knowledge distillation transfers the abilities of a large teacher model to a small student model."
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch):
+    import pipeline.served
+
+    monkeypatch.setattr(pipeline.served, "BACKOFF", 0.02)
+
+
+def chunks(n: int, tag: str = "") -> list[Chunk]:
+    return [Chunk(index=i, text=f"Part {i}{tag}. {SENTENCE}", first_page=1, last_page=1, separator=" ")
+            for i in range(n)]
+
+
+def settings(fake: FakeServer, **changes) -> Settings:
+    base = Settings(api_base=fake.url, model=MODEL, concurrency=4, retries=2, request_timeout=10.0)
+    return base.with_(**changes)
+
+
+def clean(items, s: Settings, stop: threading.Event | None = None, keep=None) -> list:
+    return list(ServedStage().clean(items, s, stop=stop or threading.Event(), keep=keep))
+
+
+def done(events) -> list[ChunkDone]:
+    return [e for e in events if isinstance(e, ChunkDone)]
+
+
+def user_text(request: dict) -> str:
+    return next(m["content"] for m in request["messages"] if m["role"] == "user")
+
+
+def test_each_chunk_is_one_streamed_request_with_our_settings(monkeypatch):
+    monkeypatch.delenv("PDF_CLEANER_API_KEY", raising=False)
+    items = chunks(3)
+    with FakeServer() as fake:
+        out = done(clean(items, settings(fake, seed=7, top_p=0.8, max_new_tokens=40)))
+    assert [(d.index, d.source, d.output) for d in out] == [(c.index, "llm", c.text) for c in items]
+    assert all(d.model_output == d.chunk.text and d.tokens == len(d.chunk.text.split()) for d in out)
+    request = fake.requests[0]
+    assert request["model"] == MODEL and request["stream"] is True
+    assert request["temperature"] == 0 and request["top_p"] == 0.8 and request["seed"] == 7
+    assert request["max_tokens"] == row_budget(estimate_tokens(items[0].text), 40) == 40
+    assert [m["role"] for m in request["messages"]] == ["system", "user"]
+    assert request["_headers"]["authorization"] == f"Bearer {NO_KEY}"
+    assert sorted(user_text(r) for r in fake.requests) == sorted(c.text for c in items)
+
+
+def test_budget_follows_the_chunk_and_the_key_comes_from_settings_or_environment(monkeypatch):
+    monkeypatch.setenv("PDF_CLEANER_API_KEY", "from-env")
+    with FakeServer() as fake:
+        clean(chunks(1), settings(fake))
+        clean(chunks(1, tag=" again"), settings(fake, api_key="from-settings"))
+    text = chunks(1)[0].text
+    assert fake.requests[0]["max_tokens"] == row_budget(estimate_tokens(text), 512) < 512
+    assert fake.requests[0]["_headers"]["authorization"] == "Bearer from-env"
+    assert fake.requests[1]["_headers"]["authorization"] == "Bearer from-settings"
+    assert "seed" not in fake.requests[0]
+
+
+def test_chunks_come_out_in_document_order_whatever_order_they_finish_in():
+    items = chunks(6)
+    # Chunk 1 is slow: 2..5 finish before it.
+    with FakeServer(lambda r, a: Reply(delay=0.05 if user_text(r).startswith("Part 1.") else 0.0)) as fake:
+        kept: list[int] = []
+        out = done(clean(items, settings(fake, concurrency=3), keep=lambda d: kept.append(d.index)))
+    assert [d.index for d in out] == list(range(6))
+    assert kept != sorted(kept), "the fake should have finished chunks out of order"
+    assert user_text(fake.requests[0]) == items[0].text  # the first chunk goes first, alone
+
+
+def test_requests_are_admitted_in_document_order():
+    items = chunks(5)
+    with FakeServer() as fake:
+        clean(items, settings(fake, concurrency=1))
+    assert [user_text(r) for r in fake.requests] == [c.text for c in items]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_concurrency_reaches_its_setting_and_no_more(concurrency):
+    with FakeServer(lambda r, a: Reply(delay=0.01)) as fake:
+        out = done(clean(chunks(8), settings(fake, concurrency=concurrency)))
+    assert len(out) == 8 and fake.max_in_flight == concurrency
+
+
+def test_progress_shows_the_text_so_far_at_most_every_interval():
+    items = chunks(2)
+    with FakeServer(lambda r, a: Reply(delay=0.03)) as fake:
+        started = time.perf_counter()
+        events = clean(items, settings(fake))
+        seconds = time.perf_counter() - started
+    for chunk in items:
+        progress = [e for e in events if isinstance(e, ChunkProgress) and e.index == chunk.index]
+        assert len(progress) >= 2
+        assert len(progress) <= seconds / PROGRESS_INTERVAL + 2
+        assert all(chunk.text.startswith(p.text) for p in progress)
+        assert [p.tokens for p in progress] == sorted(p.tokens for p in progress)
+
+
+def test_stop_cancels_requests_in_flight_at_once_and_keeps_finished_chunks():
+    items = chunks(5)
+
+    def script(request, attempt):
+        return Reply() if user_text(request).startswith("Part 0.") else Reply(pieces=["Part "], hang=True)
+
+    stop = threading.Event()
+    kept: list[ChunkDone] = []
+    with FakeServer(script) as fake:
+        stream = ServedStage().clean(items, settings(fake, concurrency=3), stop=stop, keep=kept.append)
+        events = []
+        for event in stream:
+            events.append(event)
+            if isinstance(event, ChunkDone):
+                deadline = time.monotonic() + 5
+                while fake.in_flight < 3 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert fake.in_flight == 3  # chunks 1 and 2, and 3 in chunk 0's place
+                stop.set()
+                started = time.perf_counter()
+        ended = time.perf_counter() - started
+        assert fake.wait_closed(3, timeout=2.0), "the fake should see the hanging streams closed"
+    assert ended < 1.0
+    assert [d.index for d in done(events)] == [0] and [d.index for d in kept] == [0]
+    assert len(fake.requests) == 4  # chunk 4 was never sent
+
+
+def test_closing_the_stream_cancels_too():
+    with FakeServer(lambda r, a: Reply(pieces=["Part "], hang=True)) as fake:
+        stream = ServedStage().clean(chunks(2), settings(fake), stop=threading.Event())
+        assert isinstance(next(stream), ChunkProgress)
+        started = time.perf_counter()
+        stream.close()
+        assert time.perf_counter() - started < 1.0
+        assert fake.wait_closed(1, timeout=2.0)
+
+
+def test_the_online_guard_ends_a_looping_stream():
+    loop = "the student copies the teacher and the teacher copies the student ".split(" ")[:-1]
+    loop = [word + " " for word in loop] * 40  # a word a delta, as a server sends them
+    with FakeServer(lambda r, a: Reply(pieces=loop, hang=True)) as fake:
+        (out,) = done(clean(chunks(1), settings(fake)))
+        assert fake.wait_closed(1, timeout=2.0)
+    assert out.source == "llm" and out.halted == "a loop"
+    assert out.tokens < 100
+
+
+def test_finish_reason_length_is_a_finished_chunk_for_the_guard_to_judge():
+    with FakeServer(lambda r, a: Reply(pieces=["Part 0. Knowledge "], finish="length")) as fake:
+        (out,) = done(clean(chunks(1), settings(fake)))
+    assert out.source == "llm" and out.output == "Part 0. Knowledge" and out.halted is None
+
+
+def test_a_server_error_is_retried():
+    with FakeServer(lambda r, a: Reply(status=500) if a == 0 else Reply()) as fake:
+        out = done(clean(chunks(2), settings(fake, retries=1)))
+    assert [d.source for d in out] == ["llm", "llm"]
+    assert len(fake.requests) == 4
+
+
+def test_a_bad_request_is_not_retried_and_fails_only_its_chunk():
+    body = '{"error": {"message": "context length exceeded"}}'
+
+    def script(request, attempt):
+        return Reply(status=400, body=body) if user_text(request).startswith("Part 1.") else Reply()
+
+    with FakeServer(script) as fake:
+        out = done(clean(chunks(3), settings(fake, retries=2)))
+    assert [d.source for d in out] == ["llm", "failed", "llm"]
+    failed = out[1]
+    assert failed.output == failed.chunk.text
+    assert fake.url in failed.error and "HTTP 400" in failed.error and "context length exceeded" in failed.error
+    assert "\n" not in failed.error
+    assert sum(user_text(r).startswith("Part 1.") for r in fake.requests) == 1
+
+
+def test_retries_give_up_after_the_setting():
+    with FakeServer(lambda r, a: Reply(status=503)) as fake:
+        (out,) = done(clean(chunks(1), settings(fake, retries=2)))
+    assert out.source == "failed" and "HTTP 503" in out.error and "server's log" in out.error
+    assert len(fake.requests) == 3
+
+
+def test_a_request_over_the_timeout_fails_with_a_message():
+    with FakeServer(lambda r, a: Reply(pieces=[], hang=True)) as fake:
+        started = time.perf_counter()
+        (out,) = done(clean(chunks(1), settings(fake, retries=0, request_timeout=0.5)))
+    assert time.perf_counter() - started < 3
+    assert out.source == "failed"
+    assert fake.url in out.error and "0.5 s" in out.error and "--request-timeout" in out.error
+
+
+@pytest.mark.parametrize("raw", [["{not json"], ['{"id": "c", "object": "chat.completion.chunk"}'], ["[DONE]"]])
+def test_a_malformed_stream_fails_with_a_message(raw):
+    with FakeServer(lambda r, a: Reply(raw=raw)) as fake:
+        (out,) = done(clean(chunks(1), settings(fake, retries=1)))
+    assert out.source == "failed" and fake.url in out.error and "cannot read" in out.error
+    assert len(fake.requests) == 2
+
+
+def test_a_stream_cut_before_its_end_is_an_error():
+    with FakeServer(lambda r, a: Reply(pieces=["Part 0. "], finish=None)) as fake:
+        (out,) = done(clean(chunks(1), settings(fake, retries=0)))
+    assert out.source == "failed" and "without a finish reason" in out.error and "--interrupt_requests" in out.error
+
+
+def test_no_server_at_all_is_model_unavailable_not_a_hundred_failed_chunks():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"http://127.0.0.1:{port}/v1"
+    started = time.perf_counter()
+    with pytest.raises(ModelUnavailableError) as caught:
+        clean(chunks(100), Settings(api_base=address, model=MODEL, retries=1))
+    assert time.perf_counter() - started < 5
+    message = str(caught.value)
+    assert address in message and "Cannot reach" in message and "--api-base" in message
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_a_server_that_refuses_the_first_chunk_outright_is_model_unavailable(status):
+    body = '{"error": {"message": "The model `nope` does not exist."}}'
+    with FakeServer(lambda r, a: Reply(status=status, body=body)) as fake:
+        with pytest.raises(ModelUnavailableError) as caught:
+            clean(chunks(20), settings(fake, model="nope"))
+    message = str(caught.value)
+    assert fake.url in message and f"HTTP {status}" in message and "\n" not in message
+    assert ("'nope'" in message) if status == 404 else ("--api-key" in message)
+    assert len(fake.requests) == 1  # not retried, and no other chunk sent
+
+
+def test_pipeline_run_on_a_served_model_applies_the_final_guard_and_loads_no_model(monkeypatch):
+    import pipeline
+    import pipeline.model
+    from tests.pdf_factory import paper
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the served path must not load a model")
+
+    monkeypatch.setattr(pipeline.model, "get_model", no_model)
+    order: list[str] = []  # user texts in the order they came: one at a time, document order
+
+    def script(request, attempt):
+        if user_text(request) not in order:
+            order.append(user_text(request))
+        if order.index(user_text(request)) == 1:
+            return Reply(pieces=["This passage is about models."])  # a summary: the guard rejects it
+        return Reply()
+
+    pdf = paper(2).pdf
+    with FakeServer(script) as fake:
+        events = list(pipeline.run(pdf, settings(fake, max_chars=3000, concurrency=1)))
+    (plan,) = [e for e in events if isinstance(e, ChunkPlan)]
+    out = done(events)
+    assert len(plan.chunks) >= 3 and [d.index for d in out] == [c.index for c in plan.chunks]
+    assert [d.source for d in out].count("fallback") == 1
+    (rejected,) = [d for d in out if d.source == "fallback"]
+    assert rejected.index == 1 and rejected.guard.verdict == "rejected"
+    assert rejected.output == rejected.chunk.text and rejected.model_output == "This passage is about models."
+    assert all(d.source == "llm" and d.guard is not None for d in out if d.index != 1)
+    assert isinstance(events[-1], RunFinished) and events[-1].chunks_done == len(plan.chunks)
+
+
+# --- a real server: llama.cpp with the bundled model (slow) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def llama():
+    from tests.llama_server import llama_server
+
+    with llama_server() as url:
+        yield url
+
+
+@pytest.mark.slow
+def test_real_server_cleans_a_generated_paper(llama):
+    import pipeline
+    from tests.pdf_factory import paper
+
+    s = Settings(api_base=llama, model=ALIAS, max_chars=3000, max_new_tokens=128, concurrency=2)
+    events = list(pipeline.run(paper(2).pdf, s))
+    out = done(events)
+    (plan,) = [e for e in events if isinstance(e, ChunkPlan)]
+    assert [d.index for d in out] == [c.index for c in plan.chunks]
+    # The small model without copy bias often rewrites, and 128 tokens cut a long chunk: the
+    # guard decides which text is used; either way the server wrote real text for every chunk.
+    assert all(d.source in ("llm", "fallback") and d.guard is not None for d in out)
+    assert all(len(d.model_output.split()) >= 5 and 0 < d.tokens <= 128 for d in out)
+    assert events[-1].chunks_done == len(out) and not events[-1].stopped
+
+
+@pytest.mark.slow
+def test_real_server_stop_mid_run_keeps_finished_chunks(llama):
+    import pipeline
+    from tests.pdf_factory import paper
+
+    s = Settings(api_base=llama, model=ALIAS, max_chars=6000, max_new_tokens=128, concurrency=2)
+    stop = threading.Event()
+    events, started = [], None
+    for event in pipeline.run(paper(3).pdf, s, stop=stop):
+        events.append(event)
+        if isinstance(event, ChunkDone) and started is None:
+            stop.set()  # chunk 1 (and 2) are being written now
+            started = time.perf_counter()
+    assert started is not None and time.perf_counter() - started < 2.0
+    (plan,) = [e for e in events if isinstance(e, ChunkPlan)]
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.stopped
+    assert 1 <= finished.chunks_done < len(plan.chunks)
