@@ -24,8 +24,8 @@ slots or continuous batching), so concurrency above 1 only queues requests insid
 it shows what the client costs, not what a batching server (vLLM, llama.cpp's C++
 `llama-server --parallel N`) would gain. (With its default --interrupt_requests True the server
 ends a stream early whenever another request waits: above concurrency 1 chunks are cut short,
-retried and fail.) Tokens are the server's own count (usage) for served
-runs; the GGUF model is not the same file as the in-process one (the engine converts it), so
+retried and fail.) Tokens of served runs are the streamed pieces (this server sends no usage
+in a stream; one piece is one token for it); the GGUF model is not the same file as the in-process one (the engine converts it), so
 the two may write slightly different text.
 """
 
