@@ -319,8 +319,8 @@ class _Run:
         status = error.status_code
         detail = _detail(error)
         hint = {
-            401: "Check the API key (--api-key, or the PDF_CLEANER_API_KEY environment variable).",
-            403: "Check the API key (--api-key, or the PDF_CLEANER_API_KEY environment variable).",
+            401: "Check the API key (the PDF_CLEANER_API_KEY environment variable).",
+            403: "Check the API key (the PDF_CLEANER_API_KEY environment variable).",
             404: f"Check the address (it usually ends in /v1) and the model name ({self.settings.model!r}): "
                  "it must be one the server serves.",
             408: "The server gave up waiting: check that it is not overloaded.",

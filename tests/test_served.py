@@ -244,7 +244,7 @@ def test_a_server_that_refuses_the_first_chunk_outright_is_model_unavailable(sta
             clean(chunks(20), settings(fake, model="nope"))
     message = str(caught.value)
     assert fake.url in message and f"HTTP {status}" in message and "\n" not in message
-    assert ("'nope'" in message) if status == 404 else ("--api-key" in message)
+    assert ("'nope'" in message) if status == 404 else ("PDF_CLEANER_API_KEY" in message)
     assert len(fake.requests) == 1  # not retried, and no other chunk sent
 
 
