@@ -191,7 +191,8 @@ class RunController:
     def clean_one_events(self, chunk: Chunk, settings: Settings, run_id: str, folder: str):
         """Clean one chunk again and judge it, as run() does for every chunk."""
         try:
-            loaded = models.get_model(settings.model, device=self.device)
+            # A served model answers over its API: nothing is loaded in this process.
+            loaded = None if settings.api_base else models.get_model(settings.model, device=self.device)
             yield from process_chunks([chunk], settings, loaded, self._stop_for(run_id, folder))
         except PipelineError as exc:
             raise UserError(str(exc)) from exc
