@@ -211,7 +211,8 @@ def test_cancel_keeps_partial_file_and_frees_the_server(client, pdfs):
     clean = file_named(last["files"], ".clean.txt").read_text(encoding="utf-8")
     done = [row for row in rows(last["table"]) if row[2] in ("cleaned", "input kept (guard)")]
     assert done and clean.strip()
-    assert len(read_report(last["files"])) == len(done)  # one line per finished chunk, no summary yet
+    report = read_report(last["files"])
+    assert "run" in report[0] and len(report) == 1 + len(done)  # the header, a line per finished chunk, no summary yet
     # A new run goes through: the cancelled one no longer holds the model's slot (a held
     # slot would make this wait past the bound and fail instead of hanging the suite).
     again = client.submit(handle_file(pdfs.paper), api_name="/clean", rules_only=True, max_chars=2400)
