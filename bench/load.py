@@ -77,8 +77,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 from pipeline import ChunkPlan, Settings, run  # noqa: E402
 from tests.pdf_factory import simple_pdf  # noqa: E402
+from tests.page_outputs import named, rows  # noqa: E402
 
-OUTPUTS = ("document", "progress", "cleaned", "table", "picker", "raw", "files")
 DONE = ("cleaned", "input kept (guard)")  # a chunk's status once it is finished
 # One marker word per PDF; none is part of another, none is an ordinary word of the text.
 MARKERS = ["Albatross", "Bramble", "Cobalt", "Dulcimer", "Ember", "Fjord", "Gannet", "Heliotrope",
@@ -129,18 +129,6 @@ def expected_chunks(pdf: Path) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # reading the app's outputs
-
-
-def named(values) -> dict:
-    return dict(zip(OUTPUTS, values))
-
-
-def rows(table) -> list[list]:
-    if isinstance(table, dict):
-        table = table.get("value", table)
-        if isinstance(table, dict):
-            table = table.get("data", [])
-    return table or []
 
 
 def chunks_done(out: dict) -> int:

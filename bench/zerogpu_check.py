@@ -50,8 +50,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from tests.zerogpu_fake import MAX_DURATION, ZeroGpuFake  # noqa: E402
+from tests.page_outputs import named, rows  # noqa: E402
 
-OUTPUTS = ("document", "progress", "cleaned", "table", "picker", "raw", "files")
 NEEDS_CUDA = "skipped: needs a CUDA torch"
 START_SECONDS = 600  # the app's start: a 1B model loaded, and packed by ZeroGPU, before launch
 RUN_SECONDS = 300  # one run at most
@@ -228,18 +228,6 @@ class App:
 
 # ---------------------------------------------------------------------------------------------
 # talking to the page
-
-
-def named(values) -> dict:
-    return dict(zip(OUTPUTS, values))
-
-
-def rows(table) -> list[list]:
-    if isinstance(table, dict):
-        table = table.get("value", table)
-        if isinstance(table, dict):
-            table = table.get("data", [])
-    return table or []
 
 
 def chunks_done(out: dict) -> int:

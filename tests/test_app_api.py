@@ -23,6 +23,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 from tests.pdf_factory import encrypted_pdf, image_only_pdf, not_pdf_bytes, paper  # noqa: E402
+from tests.page_outputs import named, rows  # noqa: E402
 
 slow = pytest.mark.slow
 
@@ -31,7 +32,6 @@ slow = pytest.mark.slow
 # to stop take them two at a time.
 SMALL = dict(max_chars=2400, chunk_size=600, max_new_tokens=256, batch_size=0, seed=0)
 STOPPABLE = dict(max_chars=3600, chunk_size=600, max_new_tokens=256, batch_size=2, seed=0)
-OUTPUTS = ("document", "progress", "cleaned", "table", "picker", "raw", "files")
 
 
 
@@ -53,19 +53,6 @@ def pdfs(tmp_path_factory):
 def client(server):
     """A fresh client: its own session, as a new browser tab would have."""
     return Client(server.url, verbose=False)
-
-
-def named(values) -> dict:
-    return dict(zip(OUTPUTS, values))
-
-
-def rows(table) -> list[list]:
-    """The chunk table's rows, whatever wrapper the client hands back."""
-    if isinstance(table, dict):
-        table = table.get("value", table)
-        if isinstance(table, dict):
-            table = table.get("data", [])
-    return table or []
 
 
 def file_named(files, suffix: str) -> Path:

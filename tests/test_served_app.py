@@ -266,7 +266,8 @@ def test_the_page_with_a_served_model_runs_and_refuses_other_models(served_page,
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
 
-    from tests.test_app_api import file_named, named, rows
+    from tests.page_outputs import named, rows
+    from tests.test_app_api import file_named
 
     path = tmp_path / "paper.pdf"
     path.write_bytes(paper(2).pdf)
