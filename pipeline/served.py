@@ -2,7 +2,7 @@
 
     stage = ServedStage()   # settings.api_base = "http://127.0.0.1:8000/v1", settings.model = its name
     for event in stage.clean(chunks, settings, stop=stop, keep=keep):
-        ...  # ChunkProgress, ChunkDone (document order; see pipeline.stage)
+        ...  # ChunkProgress, ChunkDone (document order; see pipeline.stage), at most one Notice
 
 Each chunk is one streaming chat completion (pipeline.prompt.build_messages: the system prompt,
 then the chunk alone), sent with the `openai` client to settings.api_base under the name
@@ -38,11 +38,20 @@ They run as asyncio tasks on one event loop in the stage's worker thread (pipeli
 rather than in a thread pool: cancelling a task closes its HTTP connection at once, even while
 it waits for the server's next bytes, whereas a thread blocked in a socket read cannot be
 interrupted from outside. Until the server has answered once, only the first chunk is sent, so
-an unreachable server costs one chunk's tries, not one per chunk.
+an unreachable server costs one chunk's tries, not one per chunk. Requests wait for their turn
+in document order (the earliest waiting chunk goes first).
+
+A server that cuts streams short (a stream that ends with no finish reason) while another of
+our requests is in flight is taken to do so because of the concurrency: llama-cpp-python's
+server, started as its README says (--interrupt_requests is on by default), ends a stream as soon
+as another request waits. The rest of the run then sends one request at a time (requests
+already in flight go on; no new one is sent until they are over), the chunks cut short are
+sent again without counting as a failed try, and the stage yields one Notice saying so. A
+stream cut short with no other request in flight is an error like any other (below).
 
 Errors (one line each, naming settings.api_base and what to check): connection refused or
 unreachable, HTTP 4xx/5xx, no answer within settings.request_timeout (the whole request,
-streaming included), an unreadable stream. A failed request is tried again up to
+streaming included, not its wait for a turn), an unreadable stream, a stream cut short. A failed request is tried again up to
 settings.retries times after a short backoff (a 4xx other than 408 and 429 is not: it would fail
 the same way), then the chunk is ChunkDone(source="failed", output=its text, error=message) and
 the run goes on. If every try of the first chunk finds no server at all, or one that refuses
@@ -61,6 +70,7 @@ import asyncio
 import json
 import math
 import os
+import queue
 import threading
 import time
 from collections import deque
@@ -69,7 +79,7 @@ from collections.abc import Iterator, Sequence
 import openai
 
 from pipeline.errors import ModelUnavailableError
-from pipeline.events import Chunk, ChunkDone, ChunkProgress
+from pipeline.events import Chunk, ChunkDone, ChunkProgress, Notice
 from pipeline.prompt import build_messages, default_system_prompt, neutralise, tidy_output
 from pipeline.schedule import GUARD_EVERY, PROGRESS_INTERVAL, row_budget
 from pipeline.settings import Settings
@@ -120,7 +130,7 @@ class ServedStage:
         self.system_prompt = system_prompt
 
     def clean(self, chunks: Sequence[Chunk], settings: Settings, *, stop: threading.Event | None = None,
-              keep: Keep | None = None) -> Iterator[ChunkProgress | ChunkDone]:
+              keep: Keep | None = None) -> Iterator[ChunkProgress | ChunkDone | Notice]:
         if not settings.api_base:
             raise ValueError("ServedStage needs settings.api_base")
         if not chunks:
@@ -128,18 +138,40 @@ class ServedStage:
         stop = stop if stop is not None else threading.Event()
         system = self.system_prompt or settings.system_prompt or default_system_prompt()
         work = _Run(chunks, settings, system)
-        return deliver(chunks, work.run, stop, keep, name="pdf-cleaner-served")
+        return _with_notices(deliver(chunks, work.run, stop, keep, name="pdf-cleaner-served"), work.notices)
+
+
+def _with_notices(events: Iterator, notices: queue.SimpleQueue) -> Iterator:
+    """`events`, with each notice the worker put into `notices` yielded before the next event
+    (and at the end). Closing this generator closes `events`, which stops the worker."""
+    try:
+        for event in events:
+            while not notices.empty():
+                yield notices.get()
+            yield event
+        while not notices.empty():
+            yield notices.get()
+    finally:
+        events.close()
 
 
 class _Failed(Exception):
     """One request that did not give a chunk; `message` is for the user."""
 
-    def __init__(self, message: str, *, retry: bool, unavailable: bool = False):
+    def __init__(self, message: str, *, retry: bool, unavailable: bool = False, cut: bool = False):
         super().__init__(message)
         self.message = message
         self.retry = retry
         # No server answered, or it refuses any request of ours (key, address, model name).
         self.unavailable = unavailable
+        self.cut = cut  # the stream ended with no finish reason
+
+
+class _Flight:
+    """One request in flight. `overlapped`: another of ours was in flight at some moment of its life."""
+
+    def __init__(self, overlapped: bool):
+        self.overlapped = overlapped
 
 
 class _Malformed(Exception):
@@ -155,6 +187,10 @@ class _Run:
         self.address = settings.api_base
         self.pending: deque[Chunk] = deque(sorted(chunks, key=lambda c: c.index))
         self.first = self.pending[0].index
+        self.limit = max(1, int(settings.concurrency))  # requests in flight at most; 1 once streams are cut
+        self.flights: set[_Flight] = set()
+        self.waiting: set[int] = set()  # indexes of the chunks whose request waits for its turn
+        self.notices: queue.SimpleQueue[Notice] = queue.SimpleQueue()  # read by ServedStage.clean's caller
 
     def run(self, emit, halt) -> None:
         """The stage's work (pipeline.stage.deliver)."""
@@ -164,6 +200,7 @@ class _Run:
     async def _main(self) -> None:
         s = self.settings
         self.answered = asyncio.Event()  # the server has answered once: the other slots open
+        self.turn = asyncio.Event()  # set when a request ends or starts: the waiting ones look again
         self.client = openai.AsyncOpenAI(
             base_url=s.api_base,
             api_key=api_key(s),
@@ -202,7 +239,7 @@ class _Run:
             if attempt:
                 await asyncio.sleep(min(MAX_BACKOFF, BACKOFF * 2 ** (attempt - 1)))
             try:
-                return await self._request(chunk, started)
+                return await self._try(chunk, started)
             except _Failed as failed:
                 failure = failed
                 unavailable = unavailable and failed.unavailable
@@ -213,6 +250,55 @@ class _Run:
                 raise ModelUnavailableError(failure.message)
             self.answered.set()  # reachable but failing: the other chunks may fare better
         return ChunkDone(index=chunk.index, chunk=chunk, output=chunk.text, source="failed", error=failure.message)
+
+    async def _try(self, chunk: Chunk, started: float) -> ChunkDone:
+        """One try of `chunk`: a request in its turn, sent again while the server cuts its stream
+        short because another request of ours is in flight (that is no failure of the chunk)."""
+        while True:
+            flight = await self._admit(chunk)
+            try:
+                return await self._request(chunk, started)
+            except _Failed as failed:
+                if not (failed.cut and flight.overlapped):
+                    raise
+                self._one_at_a_time(len(self.flights))
+            finally:
+                self._release(flight)
+
+    async def _admit(self, chunk: Chunk) -> _Flight:
+        """Wait until fewer than `limit` requests are in flight and no earlier chunk waits; then
+        the chunk's request is in flight. After the drop to one at a time no request overlaps
+        another, so a cut then is the chunk's own failure and this cannot go on for ever."""
+        self.waiting.add(chunk.index)
+        try:
+            # One event loop: nothing runs between the check and the wait, so no wake-up is missed.
+            while not (len(self.flights) < self.limit and chunk.index == min(self.waiting)):
+                self.turn.clear()
+                await self.turn.wait()
+        finally:
+            self.waiting.discard(chunk.index)
+        flight = _Flight(overlapped=bool(self.flights))
+        for other in self.flights:
+            other.overlapped = True
+        self.flights.add(flight)
+        self.turn.set()  # the next waiting chunk may go too
+        return flight
+
+    def _release(self, flight: _Flight) -> None:
+        self.flights.discard(flight)
+        self.turn.set()
+
+    def _one_at_a_time(self, in_flight: int) -> None:
+        """The server cut a stream while another request of ours was in flight: one at a time
+        from now on, said once."""
+        if self.limit == 1:
+            return
+        self.limit = 1
+        self.notices.put(Notice(
+            f"The model server at {self.address} cut a stream short while {in_flight} requests "
+            "were in flight (llama-cpp-python's server does so unless started with --interrupt_requests False): "
+            "the rest of this run sends one request at a time, and the chunks cut short are sent again. "
+            "--concurrency 1 avoids this from the start."))
 
     async def _request(self, chunk: Chunk, started: float) -> ChunkDone:
         """One streaming request for `chunk`: its ChunkDone, or _Failed."""
@@ -286,7 +372,7 @@ class _Run:
         if not events:  # a 200 answer with no stream in it: not an OpenAI-compatible streaming server
             raise _Failed(self._malformed(_Malformed("an answer with no stream events")), retry=True)
         if halted is None and finish is None:
-            raise _Failed(self._cut_short(), retry=True)
+            raise _Failed(self._cut_short(), retry=True, cut=True)
         raw = "".join(pieces)
         tokens = usage if usage is not None and halted is None else deltas
         return ChunkDone(
@@ -334,7 +420,8 @@ class _Run:
             f". {hint}"
 
     def _cut_short(self) -> str:
-        # llama-cpp-python's server does this to a stream whenever another request waits.
+        # llama-cpp-python's server does this to a stream whenever another request waits: with
+        # none of ours in flight (_try), another client's may have been.
         return (f"The model server at {self.address} ended a chunk's stream without a finish reason. "
                 "If it is llama-cpp-python's server, start it with --interrupt_requests False "
                 "or use --concurrency 1; otherwise check the server's log.")

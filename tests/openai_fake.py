@@ -5,12 +5,24 @@
         ...
         fake.requests, fake.max_in_flight, fake.closed
 
+    with FakeServer(interrupt=True) as fake:        # as llama-cpp-python's server at its defaults
+        ...
+        fake.cut, fake.arrived_with
+
 `script(request, attempt)` decides each answer (a `Reply`): `request` is the JSON body (plus
 "_headers"), `attempt` how many requests for the same user text came before. It streams SSE
 the way vLLM and llama.cpp do (`data: {...}` chunks, a usage chunk, `data: [DONE]`), or an
 HTTP error, or raw lines (malformed streams), or keeps the stream open with keep-alive comments
 until the client goes away. A client that closes a stream before its end is counted in
-`closed`: that is how a test sees a request cancelled.
+`closed`: that is how a test sees a request cancelled. A request counts as in flight from its
+arrival until its answer's last line is about to be written (or the client went away), so a
+request the client sends after reading an end never finds the one before still counted;
+`arrived_with` holds, per request, how many were in flight when it came (itself included).
+
+`interrupt=True` answers as llama-cpp-python's server does with --interrupt_requests at its
+default (True): one request at a time (the others wait, their answers not yet started), and a
+stream is cut short, ended with [DONE] and no finish reason, after a delta written while another
+request waits. `cut` counts the streams it cut.
 
 Standard library only (http.server in a thread, loopback, a free port).
 """
@@ -47,12 +59,17 @@ def echo(request: dict, attempt: int) -> Reply:
 
 
 class FakeServer:
-    def __init__(self, script=echo):
+    def __init__(self, script=echo, *, interrupt: bool = False):
         self.script = script
+        self.interrupt = interrupt
         self.requests: list[dict] = []
+        self.arrived_with: list[int] = []  # requests in flight when each came, itself included
         self.in_flight = 0
         self.max_in_flight = 0
         self.closed = 0  # streams the client closed before their end
+        self.cut = 0  # streams cut short because another request waited (interrupt=True)
+        self.waiting = 0  # requests waiting for the model (interrupt=True)
+        self.model = threading.Lock()  # the one model (interrupt=True)
         self.lock = threading.Lock()
         self._attempts: dict[str, int] = {}
         fake = self
@@ -82,14 +99,35 @@ class FakeServer:
                     fake.requests.append(request)
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                    fake.arrived_with.append(fake.in_flight)
+                ended = False
+
+                def end() -> None:
+                    nonlocal ended
+                    with fake.lock:
+                        if not ended:
+                            ended = True
+                            fake.in_flight -= 1
+
                 try:
-                    fake._answer(self, fake.script(request, attempt), user)
+                    reply = fake.script(request, attempt)
+                    if fake.interrupt:
+                        with fake.lock:
+                            fake.waiting += 1
+                        fake.model.acquire()
+                        with fake.lock:
+                            fake.waiting -= 1
+                        try:
+                            fake._answer(self, reply, user, end)
+                        finally:
+                            fake.model.release()
+                    else:
+                        fake._answer(self, reply, user, end)
                 except (BrokenPipeError, ConnectionResetError):
                     with fake.lock:
                         fake.closed += 1
                 finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
+                    end()
                     self.close_connection = True
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -114,9 +152,10 @@ class FakeServer:
             time.sleep(0.01)
         return False
 
-    def _answer(self, handler: BaseHTTPRequestHandler, reply: Reply, user: str) -> None:
+    def _answer(self, handler: BaseHTTPRequestHandler, reply: Reply, user: str, end) -> None:
         time.sleep(reply.before)
         if reply.status != 200:
+            end()
             body = reply.body.encode()
             handler.send_response(reply.status)
             handler.send_header("Content-Type", "application/json")
@@ -136,6 +175,7 @@ class FakeServer:
             handler.wfile.flush()
 
         if reply.raw is not None:
+            end()
             for line in reply.raw:
                 send(line)
             return
@@ -144,6 +184,12 @@ class FakeServer:
             time.sleep(reply.delay)
             last = n == len(pieces) - 1 and not reply.hang
             send(json.dumps(_chunk({"content": piece}, reply.finish if last else None)))
+            if self.interrupt and not last and self.waiting:
+                with self.lock:
+                    self.cut += 1
+                end()
+                send("[DONE]")
+                return
         if not pieces and not reply.hang:
             send(json.dumps(_chunk({}, reply.finish)))
         if reply.hang:
@@ -156,6 +202,7 @@ class FakeServer:
         usage = {"prompt_tokens": 10, "completion_tokens": len(pieces), "total_tokens": 10 + len(pieces)}
         send(json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": MODEL,
                          "choices": [], "usage": usage}))
+        end()
         send("[DONE]")
 
 

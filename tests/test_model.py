@@ -95,7 +95,7 @@ def test_get_model_loads_once_for_concurrent_requests(monkeypatch):
 
     loads = []
 
-    def slow_load(name, *, device=None, dtype=None):
+    def slow_load(name, *, device=None, dtype=None, load_on_cpu=False):
         loads.append(name)
         time.sleep(0.05)
         return LoadedModel(object(), object(), name, device, "float32", "test")

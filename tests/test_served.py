@@ -11,7 +11,7 @@ import time
 import pytest
 
 from pipeline.errors import ModelUnavailableError
-from pipeline.events import Chunk, ChunkDone, ChunkPlan, ChunkProgress, RunFinished
+from pipeline.events import Chunk, ChunkDone, ChunkPlan, ChunkProgress, Notice, RunFinished
 from pipeline.schedule import PROGRESS_INTERVAL, row_budget
 from pipeline.served import NO_KEY, ServedStage, estimate_tokens
 from pipeline.settings import Settings
@@ -221,6 +221,56 @@ def test_a_stream_cut_before_its_end_is_an_error():
     with FakeServer(lambda r, a: Reply(pieces=["Part 0. "], finish=None)) as fake:
         (out,) = done(clean(chunks(1), settings(fake, retries=0)))
     assert out.source == "failed" and "without a finish reason" in out.error and "--interrupt_requests" in out.error
+
+
+def notices(events) -> list[Notice]:
+    return [e for e in events if isinstance(e, Notice)]
+
+
+def test_a_server_that_cuts_streams_while_others_wait_gets_one_request_at_a_time():
+    # As llama-cpp-python's server at its defaults: one request at a time, and the stream being
+    # written is cut short as soon as another waits. With 4 in flight, 3 are cut before the drop.
+    items = chunks(8)
+    with FakeServer(lambda r, a: Reply(delay=0.005), interrupt=True) as fake:
+        events = clean(items, settings(fake, concurrency=4, retries=0))
+    out = done(events)
+    assert [(d.index, d.source, d.output) for d in out] == [(c.index, "llm", c.text) for c in items]
+    assert fake.cut >= 1 and max(fake.arrived_with) > 1  # the cut came while requests overlapped
+    # The first 4 requests went out together; every later one found no other in flight.
+    assert fake.arrived_with[4:] and set(fake.arrived_with[4:]) == {1}
+    assert len(fake.requests) == len(items) + fake.cut  # each cut chunk sent again once, not failed
+    (notice,) = notices(events)
+    assert fake.url in notice.message and "one request at a time" in notice.message
+    assert "--interrupt_requests False" in notice.message
+
+
+def test_after_the_drop_requests_go_out_in_document_order():
+    with FakeServer(lambda r, a: Reply(delay=0.005), interrupt=True) as fake:
+        clean(chunks(8), settings(fake, concurrency=4, retries=0))
+    later = [user_text(r) for r in fake.requests[4:]]
+    assert later == sorted(later, key=lambda text: int(text.split()[1].rstrip(".")))
+
+
+def test_a_stream_cut_with_no_other_request_in_flight_still_counts_as_a_failed_try():
+    # A server that cuts every stream: after the drop each cut is the chunk's own failure, its
+    # tries are counted, and the run ends with every chunk failed and the message naming the fix.
+    with FakeServer(lambda r, a: Reply(pieces=["Part ", "0. "], finish=None)) as fake:
+        events = clean(chunks(5), settings(fake, concurrency=3, retries=1))
+    out = done(events)
+    assert [d.source for d in out] == ["failed"] * 5
+    assert all("without a finish reason" in d.error and "--interrupt_requests" in d.error for d in out)
+    assert len(notices(events)) == 1
+    # Chunks cut while overlapping were sent again without counting: 2 tries each, plus those.
+    overlapped = sum(n > 1 for n in fake.arrived_with)
+    assert overlapped >= 2 and len(fake.requests) == 5 * 2 + overlapped
+    assert set(fake.arrived_with[overlapped + 1:]) == {1}
+
+
+def test_with_one_request_at_a_time_a_cut_is_not_a_notice():
+    with FakeServer(lambda r, a: Reply(delay=0.005), interrupt=True) as fake:
+        events = clean(chunks(4), settings(fake, concurrency=1, retries=0))
+    assert [d.source for d in done(events)] == ["llm"] * 4
+    assert fake.cut == 0 and not notices(events) and len(fake.requests) == 4
 
 
 def test_no_server_at_all_is_model_unavailable_not_a_hundred_failed_chunks():

@@ -37,7 +37,7 @@ from pipeline import Chunk, ChunkPlan, DocumentInfo, NoTextError, PageRead, Pipe
 from pipeline import model as models
 from pipeline.runner import process_chunks, run
 from webapp import gpu_time
-from webapp.errors import UserError
+from webapp.errors import UserError, unexpected
 from webapp.form import ServerLimits, reading_settings, settings_from_form
 from webapp.model_service import ModelStatus, model_label
 from webapp.offered import OfferedModels
@@ -247,8 +247,11 @@ class RunController:
                 self._warn_plan(state.plan)
             self._warn_about(state)
             yield Update(state)
-        except UserError as exc:
-            state.error = str(exc)
+        except Exception as exc:
+            # The page shows why the run ended (its progress line), then the error itself.
+            state.error = str(exc) if isinstance(exc, UserError) else unexpected(exc)
+            if self.sessions.is_current(state):
+                yield Update(state)
             raise
         finally:
             self._let_go(state, ticket, working)
@@ -377,6 +380,13 @@ class RunController:
     def _load_model_for(self, settings: Settings, state: RunState) -> None:
         """Make sure the run's model is loaded (in the worker thread: a Hub download can take
         a while and must not hold up the page)."""
+        if self.zero_gpu and (settings.model != self.model.name or self.model.error):
+            # On ZeroGPU a model reaches the GPU only when loaded at start-up, in the thread
+            # that imported `spaces` (pipeline.model.load_model): here it would fail on CUDA.
+            if self.model.error:
+                raise UserError(f"The model {model_label(self.model.name)} could not be loaded when this server "
+                                f"started: {self.model.error} Tick 'rules only' in the settings to run without it.")
+            raise UserError(f"Only {model_label(self.model.name)} runs on this server: pick it in the settings.")
         if settings.model != self.model.name or self.model.error:
             state.note = f"loading {model_label(settings.model)}"
             state.changed.set()

@@ -3,8 +3,10 @@
     raise UserError("Choose a PDF first (or click one of the examples).")
 
 The run controller, the form and the upload check raise it; app.py turns it into Gradio's
-error toast (escaped: a message may quote the visitor's input or the PDF). What it does not
-do: no Gradio, no HTML.
+error toast (escaped: a message may quote the visitor's input or the PDF). Any other
+exception is a bug: `unexpected(exc)` words it for the same toast, so the visitor still
+learns what happened (Gradio would otherwise show only "Error"). What it does not do: no
+Gradio, no HTML.
 """
 
 from __future__ import annotations
@@ -12,3 +14,11 @@ from __future__ import annotations
 
 class UserError(Exception):
     """Something the visitor can fix; its message is shown to them as it is."""
+
+
+def unexpected(exc: BaseException) -> str:
+    """A bug's message for the visitor: what failed, and where the details are."""
+    detail = " ".join(str(exc).split())
+    detail = detail if len(detail) <= 500 else detail[:497] + "..."
+    return (f"PDF Cleaner failed unexpectedly ({type(exc).__name__}: {detail}). The server's log has the "
+            "details; other runs are not affected.")

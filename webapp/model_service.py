@@ -67,7 +67,8 @@ class ModelStatus:
                     self.error = (f"the server at {self.served.api_base} does not serve {self.name!r}; "
                                   f"it serves: {', '.join(names)}.")
                 return
-            loaded = models.get_model(self.name, device=self.device)
+            # On ZeroGPU, on the CPU first, then moved: its emulation catches only .to() (pipeline.model)
+            loaded = models.get_model(self.name, device=self.device, load_on_cpu=self.zero_gpu)
             self.loaded_device, self.dtype = loaded.device, loaded.dtype
         except PipelineError as exc:
             self.error = str(exc)

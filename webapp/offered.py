@@ -32,6 +32,10 @@ class ModelNotOffered(ValueError):
     """A visitor asked for a model the operator does not offer."""
 
 
+class CannotOffer(ValueError):
+    """The operator asked to offer models this server cannot run (said at start-up)."""
+
+
 @dataclass(frozen=True)
 class OfferedModels:
     names: tuple[str, ...]  # in the dropdown's order, the server's model first
@@ -39,11 +43,23 @@ class OfferedModels:
 
     @staticmethod
     def decide(server_model: str | None, listed: list[str] | None, free: bool | None,
-               host: str, share: bool, space: bool, with_bundled: bool = True) -> "OfferedModels":
+               host: str, share: bool, space: bool, with_bundled: bool = True,
+               preloaded_only: bool = False) -> "OfferedModels":
         """The operator's list (or the server's model and `bundled`) and whether free choice
         is on: `free` when given, else on only for a page nobody else can reach and no list.
-        `with_bundled=False`: a served model's server has no `bundled` to offer."""
+        `with_bundled=False`: a served model's server has no `bundled` to offer.
+        `preloaded_only` (ZeroGPU): only the server's model, the one loaded at start-up, can
+        reach the GPU; a list naming others, or free choice asked for, is CannotOffer."""
         names = [n.strip() for n in (listed or []) if n and n.strip()]
+        if preloaded_only:
+            others = [n for n in names if n != server_model]
+            if others or free:
+                asked = f"--models naming {', '.join(others)}" if others else "--free-model-choice"
+                raise CannotOffer(
+                    f"On ZeroGPU only the model loaded at start-up ({server_model or 'none'}) can run: a model "
+                    f"reaches the GPU only when it is loaded before the page starts. Drop {asked} "
+                    "(and its environment variable), or choose the model with --model.")
+            return OfferedModels((server_model,) if server_model else (), False)
         if not names:
             names = [server_model] if server_model else []
             if with_bundled or not names:
@@ -56,20 +72,23 @@ class OfferedModels:
 
     @staticmethod
     def from_environment(server_model: str | None, listed: list[str] | None, free: bool | None,
-                         host: str, share: bool, with_bundled: bool = True) -> "OfferedModels":
+                         host: str, share: bool, with_bundled: bool = True,
+                         preloaded_only: bool = False) -> "OfferedModels":
         """decide() with the environment's list, switch and Space filled in where not given."""
         if listed is None and os.environ.get(MODELS_ENV, "").strip():
             listed = os.environ[MODELS_ENV].split(",")
         if free is None and os.environ.get(FREE_ENV, "").strip():
             free = os.environ[FREE_ENV].strip().lower() in ("1", "true", "yes", "on")
         space = bool(os.environ.get("SPACE_ID"))
-        return OfferedModels.decide(server_model, listed, free, host, share, space, with_bundled)
+        return OfferedModels.decide(server_model, listed, free, host, share, space, with_bundled, preloaded_only)
 
     def check(self, name: str) -> str:
         """`name` when a visitor may use it; else ModelNotOffered, whose message is the same
         for every name that is not offered (it never says whether a path exists)."""
         if self.free or name in self.names:
             return name
+        if not self.names:
+            raise ModelNotOffered("No model runs on this server: tick 'rules only' in the settings.")
         raise ModelNotOffered(
             f"That model is not offered on this server. Pick one of: {', '.join(self.names)}."
         )
