@@ -301,8 +301,19 @@ def _explain(name: str, error: BaseException) -> str:
     if has("EntryNotFoundError") or "does not appear to have" in text or "no file named" in text.lower():
         return f"The model {name!r} has no weights or config that transformers can load."
     if "Unrecognized model" in text or "model_type" in text:
-        return f"{name!r} is not a model transformers recognises: {chain[0]}"
-    return f"The model {name!r} could not be loaded: {type(chain[0]).__name__}: {chain[0]}"
+        return f"{name!r} is not a model transformers recognises: {_sentence(chain[0])}"
+    if any("safetensor" in type(e).__name__.lower() for e in chain) or "deserializ" in text.lower():
+        return (f"The model {name!r} could not be loaded: its weight files cannot be read "
+                f"({type(chain[0]).__name__}: {_sentence(chain[0])}) The folder may be incomplete or damaged: "
+                "copy or download it again.")
+    return f"The model {name!r} could not be loaded: {type(chain[0]).__name__}: {_sentence(chain[0])}"
+
+
+def _sentence(error: BaseException, limit: int = 400) -> str:
+    """An exception's message on one line, ending with a full stop."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _looks_like_path(name: str) -> bool:
@@ -375,7 +386,7 @@ def load_model(name: str = BUNDLED, *, device: str | None = None, dtype=None,
     except ModelUnavailableError:
         raise
     except Exception as error:  # noqa: BLE001 - any failure to load is the model's, told with its cause
-        log.warning("loading the model %r failed", name, exc_info=True)
+        log.debug("loading the model %r failed", name, exc_info=True)
         way_out = "" if name == BUNDLED else f" {WAY_OUT}"
         raise ModelUnavailableError(f"{_explain(name, error)}{way_out}") from error
     model.eval()

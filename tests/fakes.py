@@ -7,6 +7,9 @@
   is in, "huge" runs out of memory while it shares a pass with another row. Every pass and
   admission is logged on the class, so tests can see what ran together.
 - `tiny_llama`: a random 2-layer Llama with the fake tokenizer, for the real engine.
+- `tiny_model_folder`, `damaged_model_folder`: the same shape saved as a model folder (with a
+  character-level tokenizer of its own and a chat template) for the real loader, whole or with
+  its weights cut in half.
 """
 
 from __future__ import annotations
@@ -174,3 +177,37 @@ def tiny_llama(vocab_size: int = 512, seed: int = 0) -> LoadedModel:
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()
     return LoadedModel(model, FakeTokenizer(vocab_size), "tiny", "cpu", "float32", "test")
+
+
+def tiny_model_folder(folder) -> str:
+    """A random 2-layer Llama saved in `folder` with a character-level tokenizer and a chat
+    template: a local model folder that pipeline.model.load_model loads in about a second."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    vocab = {token: i for i, token in enumerate(specials + [chr(c) for c in range(32, 127)] + ["\n"])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="?"))
+    core.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    tokenizer.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+                               "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                         bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def damaged_model_folder(folder) -> str:
+    """tiny_model_folder with its weight file cut in half, as an interrupted copy leaves it:
+    its config and tokenizer read, its weights do not."""
+    from pathlib import Path
+
+    tiny_model_folder(folder)
+    weights = Path(folder) / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    return str(folder)

@@ -209,6 +209,76 @@ def test_a_model_that_cannot_be_loaded_ends_the_run_with_a_message(controller, p
     assert state.error.endswith("Or tick 'rules only' in the settings.") and not state.busy
 
 
+@pytest.fixture
+def damaged(tmp_path, monkeypatch):
+    """A model folder whose weights cannot be read, with the real loader in place."""
+    from tests.fakes import damaged_model_folder
+
+    monkeypatch.setattr(models, "get_model", REAL_GET_MODEL)
+    return damaged_model_folder(tmp_path / "damaged")
+
+
+REAL_GET_MODEL = models.get_model
+
+
+def test_a_damaged_model_folder_fails_its_background_load_and_each_run_says_why(tmp_path, pdf, damaged):
+    model = ModelStatus()
+    model.start(damaged)  # in the background, as the page starts it
+    assert model.ready.wait(BOUND)
+    assert "weight files cannot be read" in model.error and "could not be loaded" in model.line()
+    controller = RunController(Sessions(tmp_path / "sessions", 3600), Line(4), model,
+                               limits=ServerLimits(upload=50 * 2**20),
+                               offered=OfferedModels.decide(damaged, None, None, "127.0.0.1", False, False))
+    for _ in range(2):  # the server keeps serving: the next run fails the same way, at once
+        updates = controller.clean(pdf, "tab", {**FORM, "model": damaged})
+        with pytest.raises(UserError, match=r"weight files cannot be read.*Or tick 'rules only'"):
+            seen = [u.state for u in updates]
+        state = controller.sessions.current("tab")
+        assert not state.busy and "weight files cannot be read" in state.error
+    done = list(controller.clean(pdf, "tab", {**FORM, "rules_only": True}))[-1].state
+    assert done.error is None and len(done.done) == 4
+
+
+def test_a_failed_run_shows_why_on_its_last_update_before_the_error(controller, pdf, damaged):
+    controller.offered = OfferedModels((models.BUNDLED,), free=True)  # a local page: any folder
+    updates = controller.clean(pdf, "tab", {**FORM, "model": damaged})
+    seen = []
+    with pytest.raises(UserError):
+        for update in updates:
+            seen.append(update.state.error)
+    assert seen[0] is None and "weight files cannot be read" in seen[-1]
+
+
+def test_a_bug_in_a_run_is_raised_as_itself_after_an_update_that_words_it(controller, pdf, monkeypatch):
+    from pipeline import engine
+
+    class Broken(FakeEngine):
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr(engine, "Engine", Broken)
+    seen = []
+    with pytest.raises(RuntimeError, match="the engine broke"):
+        for update in controller.clean(pdf, "tab", FORM):
+            seen.append(update.state.error)
+    assert seen[-1].startswith("PDF Cleaner failed unexpectedly (RuntimeError: the engine broke)")
+    assert not controller.sessions.current("tab").busy
+
+
+def test_on_zerogpu_a_model_that_failed_at_start_up_is_not_loaded_again_in_a_run(tmp_path, pdf, monkeypatch):
+    model = ModelStatus(zero_gpu=True)
+    model.start(models.BUNDLED, background=False)
+    model.error = "it did not fit."  # as a failed start-up leaves it
+    asked = []
+    monkeypatch.setattr(models, "get_model", lambda *a, **k: asked.append(a))
+    controller = RunController(Sessions(tmp_path / "sessions", 3600), Line(4), model,
+                               limits=ServerLimits(upload=50 * 2**20), zero_gpu=True,
+                               offered=OfferedModels.decide(models.BUNDLED, None, None, "0.0.0.0", False, True))
+    with pytest.raises(UserError, match="could not be loaded when this server started: it did not fit"):
+        list(controller.clean(pdf, "tab", FORM))
+    assert asked == []  # outside the start-up thread, a load would meet ZeroGPU's CUDA error
+
+
 def test_an_upload_over_the_limit_and_no_file_are_refused(controller, pdf):
     controller.limits = ServerLimits(upload=1000)
     with pytest.raises(UserError, match=r"over this server's upload limit of 1000 bytes.*--max-file-size"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.offered import ModelNotOffered, OfferedModels, is_loopback
+from webapp.offered import CannotOffer, ModelNotOffered, OfferedModels, is_loopback
 
 
 def decide(**changes) -> OfferedModels:
@@ -68,3 +68,19 @@ def test_loopback():
 def test_a_served_model_is_offered_without_bundled():
     offered = OfferedModels.decide("smollm2", None, None, "127.0.0.1", False, False, with_bundled=False)
     assert offered.names == ("smollm2",)
+
+
+def test_on_zerogpu_only_the_start_up_model_is_offered_and_more_is_refused_at_start_up():
+    offered = OfferedModels.decide("Qwen/Qwen2.5-1.5B-Instruct", None, None, "0.0.0.0", False, True,
+                                   preloaded_only=True)
+    assert offered.names == ("Qwen/Qwen2.5-1.5B-Instruct",) and not offered.free
+    with pytest.raises(ModelNotOffered):
+        offered.check("bundled")
+    same = OfferedModels.decide("m", ["m"], None, "0.0.0.0", False, True, preloaded_only=True)
+    assert same.names == ("m",)
+    with pytest.raises(CannotOffer, match="--models naming bundled"):
+        OfferedModels.decide("m", ["m", "bundled"], None, "0.0.0.0", False, True, preloaded_only=True)
+    with pytest.raises(CannotOffer, match="--free-model-choice"):
+        OfferedModels.decide("m", None, True, "127.0.0.1", False, True, preloaded_only=True)
+    with pytest.raises(ModelNotOffered, match="No model runs on this server"):
+        OfferedModels.decide(None, None, None, "0.0.0.0", False, True, preloaded_only=True).check("bundled")

@@ -4,7 +4,7 @@ function may touch CUDA: `torch._C._cuda_init` raises, as `spaces` makes it.
 
 Each check runs in a child process (the patching is for the whole process) against the fake
 of ZeroGPU's device API (tests/zerogpu_fake.py), with a tiny random Llama saved as a model
-folder. What needs a GPU (the worker, a run on CUDA) is in bench/zerogpu_check.py.
+folder (tests/fakes.py). What needs a GPU (the worker, a run on CUDA) is in bench/zerogpu_check.py.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import tiny_model_folder
 from tests.zerogpu_fake import ZeroGpuFake
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,26 +28,7 @@ RESULT = "RESULT "  # the child's line with what it saw
 
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory) -> str:
-    """A random 2-layer Llama with a small tokenizer of its own, saved as a model folder."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    vocab = {token: i for i, token in enumerate(specials + [chr(c) for c in range(32, 127)])}
-    core = Tokenizer(models.WordLevel(vocab, unk_token="?"))
-    core.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-    tokenizer.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-                               "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                         bos_token_id=0, eos_token_id=0, pad_token_id=0)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+    return tiny_model_folder(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def free_port() -> int:
