@@ -34,6 +34,7 @@ from pipeline.events import (
     ChunkPlan,
     ChunkProgress,
     DocumentInfo,
+    Notice,
     OcrProgress,
     PageRead,
     RunFinished,
@@ -337,6 +338,8 @@ def consume(source: Path, settings: Settings, output: Path | None, report: Path 
                 chunks_bar = tqdm(total=len(event.chunks), desc="cleaning", unit="chunk", file=sys.stderr)
             elif isinstance(event, ChunkProgress):
                 pass  # the bar moves per finished chunk; tokens are counted from ChunkDone
+            elif isinstance(event, Notice):  # the run changed course by itself (a served model)
+                tqdm.write(f"warning: {event.message}", file=sys.stderr)
             elif isinstance(event, ChunkDone):
                 tokens_total += 0 if event.resumed else event.tokens  # tok/s of this run's model work
                 if chunks_bar is not None:

@@ -4,7 +4,8 @@
 
 It yields, in order: DocumentInfo, one PageRead per selected page, ChunkPlan, then (LLM
 only) ChunkProgress events while chunks are generated, one ChunkDone per chunk in document
-order, and RunFinished last. Stage logic lives in the stage modules; this module only
+order, a Notice among them when the served model stage changed course by itself (pipeline.served),
+and RunFinished last. Stage logic lives in the stage modules; this module only
 orders them, maps chunks back to pages, and writes finished chunks as they come.
 
 Errors the user can fix are raised as PipelineError subclasses before or during the stream;
@@ -39,6 +40,7 @@ from pipeline.events import (
     ChunkProgress,
     DocumentInfo,
     Event,
+    Notice,
     OcrProgress,
     PageRead,
     Removed,
@@ -307,7 +309,7 @@ def _token_budget(settings: Settings) -> dict:
 def process_chunks(
     chunks, settings: Settings, model=None, stop: threading.Event | None = None,
     finished: dict[int, ChunkDone] | None = None,
-) -> Iterator[ChunkProgress | ChunkDone]:
+) -> Iterator[ChunkProgress | ChunkDone | Notice]:
     """Turn planned chunks into finished ones: by rules only, or by the model stage plus the guard.
 
     Every finished chunk is judged and put into `finished` (by index) the moment the stage

@@ -3,6 +3,8 @@ with the bundled model's GGUF file.
 
     with llama_server() as url:        # "http://127.0.0.1:PORT/v1"
         Settings(api_base=url, model=ALIAS)
+    with llama_server(defaults=True) as url:   # as llama-cpp-python's README starts it
+        ...
 
 It starts `python -m llama_cpp.server` on a free loopback port, waits until GET /v1/models
 answers (at most `wait` seconds; if the server dies or never answers, RuntimeError with the
@@ -13,9 +15,15 @@ The server answers to any model name (an unknown one means its only model); ALIA
 /v1/models lists. It has no parallel slots and no continuous batching (`--help` offers no such
 flag; requests take a lock around the one model), so requests beyond the first wait their turn
 in the server. llama.cpp's own C++ `llama-server` has `--parallel N`; it is not used here. It
-ignores `stream_options`, so its streams carry no usage: the stage counts deltas. It is started
-with `--interrupt_requests False`: by default it cuts a stream short whenever another request
-is waiting.
+ignores `stream_options`, so its streams carry no usage: the stage counts deltas.
+
+By default it is started with `--interrupt_requests False`, a context of `n_ctx` tokens and
+`threads` threads, quiet. At its own defaults `--interrupt_requests` is True: it cuts a stream
+short (ends it with [DONE], no finish reason) whenever another request is waiting, and the
+served stage then drops to one request at a time (pipeline.served). `defaults=True` starts it
+as llama-cpp-python's README does, `python -m llama_cpp.server --model FILE`, with only the
+address (loopback, a free port) and the alias added: every other flag at its default (a context
+of 2048 tokens, --interrupt_requests True, its own thread counts, verbose).
 """
 
 from __future__ import annotations
@@ -52,8 +60,9 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def llama_server(gguf: str | os.PathLike | None = None, *, n_ctx: int = 4096, threads: int = 2,
-                 wait: float = 120.0):
-    """Start the server, yield its base URL, stop it. Skips the test when it cannot run here."""
+                 wait: float = 120.0, defaults: bool = False):
+    """Start the server, yield its base URL, stop it. Skips the test when it cannot run here.
+    `defaults`: as its README starts it (n_ctx and threads are then not passed; see above)."""
     reason = available()
     if reason is not None:
         import pytest
@@ -68,12 +77,16 @@ def llama_server(gguf: str | os.PathLike | None = None, *, n_ctx: int = 4096, th
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(gguf), "--model_alias", ALIAS,
         "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads),
-        # By default it ends a stream (with [DONE], no finish reason) as soon as another request
-        # waits: with more than one request in flight no chunk would ever finish.
-        "--interrupt_requests", "False",
-        "--verbose", "False",
     ]
+    if not defaults:
+        command += [
+            "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads),
+            # By default it ends a stream (with [DONE], no finish reason) as soon as another request
+            # waits: the stage would go one request at a time, and a test of concurrency or of
+            # a stop with several chunks in flight would test that instead.
+            "--interrupt_requests", "False",
+            "--verbose", "False",
+        ]
     url = f"http://127.0.0.1:{port}/v1"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

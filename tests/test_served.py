@@ -252,18 +252,19 @@ def test_after_the_drop_requests_go_out_in_document_order():
 
 
 def test_a_stream_cut_with_no_other_request_in_flight_still_counts_as_a_failed_try():
-    # A server that cuts every stream: after the drop each cut is the chunk's own failure, its
-    # tries are counted, and the run ends with every chunk failed and the message naming the fix.
-    with FakeServer(lambda r, a: Reply(pieces=["Part ", "0. "], finish=None)) as fake:
-        events = clean(chunks(5), settings(fake, concurrency=3, retries=1))
+    # A server that cuts every stream. The 3 requests sent together are cut while they overlap:
+    # sent again, uncounted. From then on each cut is the chunk's own failure: its 1 + retries
+    # tries are used, and the chunk fails with the message that names the fix.
+    items = chunks(5)
+    with FakeServer(lambda r, a: Reply(pieces=["Part ", "0. "], delay=0.02, finish=None)) as fake:
+        events = clean(items, settings(fake, concurrency=3, retries=1))
     out = done(events)
     assert [d.source for d in out] == ["failed"] * 5
     assert all("without a finish reason" in d.error and "--interrupt_requests" in d.error for d in out)
     assert len(notices(events)) == 1
-    # Chunks cut while overlapping were sent again without counting: 2 tries each, plus those.
-    overlapped = sum(n > 1 for n in fake.arrived_with)
-    assert overlapped >= 2 and len(fake.requests) == 5 * 2 + overlapped
-    assert set(fake.arrived_with[overlapped + 1:]) == {1}
+    sent = [sum(user_text(r) == c.text for r in fake.requests) for c in items]
+    assert sent == [3, 3, 3, 2, 2]
+    assert set(fake.arrived_with[3:]) == {1}
 
 
 def test_with_one_request_at_a_time_a_cut_is_not_a_notice():
@@ -271,6 +272,58 @@ def test_with_one_request_at_a_time_a_cut_is_not_a_notice():
         events = clean(chunks(4), settings(fake, concurrency=1, retries=0))
     assert [d.source for d in done(events)] == ["llm"] * 4
     assert fake.cut == 0 and not notices(events) and len(fake.requests) == 4
+
+
+# Six chunks of 360 characters (chunk size 400); the fake echoes each back.
+PARAGRAPHS = [" ".join([word] * 60) + "." for word in ("alpha", "bravo", "delta", "gamma", "kilo", "lima")]
+
+
+@pytest.fixture
+def six_chunks(tmp_path):
+    from tests.pdf_factory import simple_pdf
+
+    path = tmp_path / "six chunks.pdf"
+    path.write_bytes(simple_pdf(["\n\n".join(PARAGRAPHS)]))
+    return path
+
+
+def test_the_command_line_says_once_on_stderr_that_it_went_one_request_at_a_time(six_chunks, capsys):
+    from pipeline.__main__ import main
+
+    out = six_chunks.with_suffix(".txt")
+    with FakeServer(lambda r, a: Reply(delay=0.005), interrupt=True) as fake:
+        code = main([str(six_chunks), "-o", str(out), "--api-base", fake.url, "--model", MODEL,
+                     "--chunk-size", "400", "--concurrency", "4", "--retries", "0"])
+    err = capsys.readouterr().err
+    assert code == 0 and fake.cut >= 1
+    assert err.count("one request at a time") == 1 and "warning: The model server at" in err
+    assert "failed" not in err
+    assert out.read_text(encoding="utf-8").rstrip("\n").split("\n\n") == PARAGRAPHS
+
+
+def test_the_page_shows_the_notice_once_as_a_warning(six_chunks, tmp_path):
+    from webapp.controller import RunController
+    from webapp.form import ServedModel, ServerLimits
+    from webapp.model_service import ModelStatus
+    from webapp.offered import OfferedModels
+    from webapp.server_flags import SERVED_RUNS
+    from webapp.sessions import Line, Sessions
+
+    told: list[tuple[str, str]] = []
+    form = dict(model=MODEL, rules_only=False, chunk_size=400, batch_size=1, temperature=0, max_new_tokens=512,
+                guard_policy="fallback", max_chars=100_000)
+    with FakeServer(lambda r, a: Reply(delay=0.005), interrupt=True) as fake:
+        model = ModelStatus(served=ServedModel(api_base=fake.url, concurrency=4, retries=0, request_timeout=10.0))
+        model.start(MODEL, background=False)
+        offered = OfferedModels.decide(MODEL, None, None, "0.0.0.0", False, False, with_bundled=False)
+        controller = RunController(Sessions(tmp_path / "sessions", 3600), Line(4, slots=SERVED_RUNS), model,
+                                   limits=ServerLimits(upload=50 * 2**20), offered=offered,
+                                   notify=lambda level, message: told.append((level, message)))
+        state = list(controller.clean(str(six_chunks), "tab", form))[-1].state
+    assert [d.source for d in state.done.values()] == ["llm"] * 6 and fake.cut >= 1
+    (notice,) = state.notices
+    assert fake.url in notice and "one request at a time" in notice
+    assert told == [("warning", notice)]
 
 
 def test_no_server_at_all_is_model_unavailable_not_a_hundred_failed_chunks():

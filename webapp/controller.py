@@ -16,7 +16,8 @@ The worker waits for its turn on the model, iterates the pipeline's events and a
 to the run's state (`RunState.apply`, the one event applier). The handler meanwhile only
 follows the state on a timer, so it can be closed (Stop, a cancel, a closed tab) at once;
 the pipeline then stops within one decoding step and the worker closes it. Handled
-problems (skipped pages, limits, rejected chunks, a partial result) go to `notify`.
+problems (skipped pages, limits, rejected chunks, a partial result) and the run's notices (a
+served model gone one request at a time) go to `notify`.
 
 What it does not do: no Gradio and no `spaces` (app.py renders the updates, turns UserError
 into the page's error and wraps the generating functions with `spaces.GPU`, given here as
@@ -231,6 +232,7 @@ class RunController:
             self._start_worker(state, events, ticket)
             working = True
             warned = False
+            told = 0  # the run's notices shown so far
             for _ in self._follow(state):
                 if not self.sessions.is_current(state):
                     return  # a newer run of this tab owns the page now: say nothing more
@@ -240,11 +242,13 @@ class RunController:
                 if not warned and state.plan is not None:
                     warned = True
                     self._warn_plan(state.plan)
+                told = self._tell(state, told)
             if not self.sessions.is_current(state):
                 return
             self._raise_failure(state)
             if not warned and state.plan is not None:
                 self._warn_plan(state.plan)
+            self._tell(state, told)
             self._warn_about(state)
             yield Update(state)
         except Exception as exc:
@@ -478,6 +482,15 @@ class RunController:
             self.notify("warning", f"Pages {ranges_label(plan.failed_pages)} could not be read and are skipped.")
         for note in getattr(plan, "notes", ()):
             self.notify("warning", note)
+
+    def _tell(self, state: RunState, told: int) -> int:
+        """Show the run's notices after the first `told` (a served model gone one request at a
+        time); how many have been shown."""
+        with state.lock:
+            new = state.notices[told:]
+        for message in new:
+            self.notify("warning", message)
+        return told + len(new)
 
     def _warn_about(self, state: RunState) -> None:
         """Handled problems of a finished run: rejected or failed chunks, a partial result."""

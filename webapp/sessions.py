@@ -46,6 +46,7 @@ from pipeline import (
     RunFinished,
     Settings,
 )
+from pipeline.events import Notice
 from pipeline.output import ResultWriter, gap_runs, join_result, removed_file_text
 from pipeline.resume import read_report
 
@@ -129,6 +130,7 @@ class RunState:
     done: dict[int, ChunkDone] = field(default_factory=dict)
     partial: dict[int, ChunkProgress] = field(default_factory=dict)
     summary: RunFinished | None = None
+    notices: list[str] = field(default_factory=list)  # what the run changed by itself (Notice), in order
     error: str | None = None  # the message of the error that ended the run
     failure: BaseException | None = None  # what ended the run early, raised by the handler
     note: str = ""  # what the run waits for (its turn, the model), shown in the progress line
@@ -204,6 +206,9 @@ class RunState:
         if isinstance(event, RunFinished):
             self.summary = event
             self.dirty.update(("document", "files"))
+            return True
+        if isinstance(event, Notice):
+            self.notices.append(event.message)  # the handler shows it (webapp/controller.py)
             return True
         return False
 
