@@ -81,6 +81,8 @@ def on_gpu(events, duration):
             yield from events(*args)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
+        except gr.Error:
+            raise
         except Exception as exc:  # would come back as "ZeroGPU worker error" and a class name
             log.exception("the GPU function failed")
             raise gr.Error(unexpected(exc), print_exception=False) from exc

@@ -250,6 +250,72 @@ def test_server_keeps_serving_after_errors(client, pdfs):
     assert rules["progress"].startswith("done:") and rules["cleaned"].startswith("A Survey")
 
 
+@pytest.fixture(scope="module")
+def damaged(tmp_path_factory) -> str:
+    from tests.fakes import damaged_model_folder
+
+    return damaged_model_folder(tmp_path_factory.mktemp("damaged-model"))
+
+
+@slow
+def test_a_model_folder_that_cannot_load_ends_the_run_with_its_cause_and_the_server_keeps_serving(
+        client, pdfs, damaged):
+    job = client.submit(handle_file(pdfs.paper), api_name="/clean", **{**SMALL, "model": damaged})
+    with pytest.raises(AppError, match=r"weight files cannot be read.*damaged.*Or tick 'rules only'"):
+        job.result(timeout=120)
+    # The page's last update before the error says why the run ended.
+    assert named(job.outputs()[-1])["progress"].startswith("failed: The model")
+    final = named(client.predict(handle_file(pdfs.paper), api_name="/clean", **SMALL))
+    assert final["progress"].startswith("done:"), final["progress"]
+
+
+@pytest.fixture(scope="module")
+def damaged_server(damaged, tmp_path_factory):
+    """`python app.py --model DAMAGED`: the model's background load fails at start-up."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("damaged-server") / "server.log"
+    root = Path(__file__).resolve().parent.parent
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "app.py", "--model", damaged, "--port", str(port)], cwd=root,
+                                   env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the server did not answer"
+            try:
+                if httpx.get(url + "config", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        yield SimpleNamespace(url=url, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@slow
+def test_a_server_model_that_fails_to_load_at_start_up_fails_each_run_in_words(damaged_server, pdfs):
+    client = Client(damaged_server.url, verbose=False)
+    for _ in range(2):
+        with pytest.raises(AppError, match=r"weight files cannot be read"):
+            client.predict(handle_file(pdfs.paper), api_name="/clean", **SMALL)
+    rules = named(client.predict(handle_file(pdfs.paper), api_name="/clean", rules_only=True, max_chars=2400))
+    assert rules["progress"].startswith("done:")
+
+
 # --------------------------------------------------------------------------------------------
 # podcast options, fast: the page launched without a model, rules-only runs
 
@@ -418,3 +484,26 @@ def test_a_user_error_crosses_the_gpu_boundary_and_comes_back_as_itself():
         with pytest.raises(UserError) as refused:
             next(items)
         assert str(refused.value) == message
+
+
+def test_a_bug_reaches_the_visitor_in_words_escaped_and_across_the_gpu_boundary():
+    """Gradio shows only "Error" for an exception that is not a gr.Error, and ZeroGPU's worker
+    sends back only its class name: both get the bug's own words."""
+    import gradio as gr
+
+    import app
+    from webapp.errors import UserError
+
+    with pytest.raises(gr.Error) as shown:
+        with app.user_errors():
+            raise KeyError("<img src=x>")
+    assert str(shown.value.message).startswith("PDF Cleaner failed unexpectedly (KeyError: '&lt;img src=x&gt;')")
+
+    def breaks():
+        yield "first"
+        raise RuntimeError("the engine broke")
+
+    items = app.on_gpu(lambda: breaks(), lambda *args: 30)()
+    assert next(items) == "first"
+    with pytest.raises(UserError, match=r"failed unexpectedly \(RuntimeError: the engine broke\)"):
+        next(items)

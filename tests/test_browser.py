@@ -338,3 +338,30 @@ def test_a_scanned_paper_is_read_by_ocr_with_its_progress_on_the_page(page, tmp_
     assert "Knowledge Distillation" in text or "teacher" in text, text
     close_toasts(page)
     page.screenshot(path=str(ARTIFACTS / "scanned.png"), full_page=True)
+
+
+def test_a_model_that_cannot_load_ends_the_run_in_words_and_the_page_keeps_working(page, pdfs, tmp_path):
+    from tests.fakes import damaged_model_folder
+
+    damaged = damaged_model_folder(tmp_path / "damaged")
+    upload(page, pdfs.paper)
+    wait_value(page, "document", "v.includes('pages: 2')")
+    set_small_run(page, max_chars=1200, max_new_tokens=64)
+
+    def choose_model(name: str) -> None:
+        page.locator("#settings").get_by_text("Settings", exact=True).click()
+        page.fill("#model input", name)
+        page.press("#model input", "Enter")
+        page.locator("#settings").get_by_text("Settings", exact=True).click()
+
+    choose_model(damaged)
+    page.click("#run")
+    toast = page.locator("[data-testid=toast-text]").filter(has_text="weight files cannot be read")
+    toast.first.wait_for(timeout=TIMEOUT_MS)
+    assert "Or tick 'rules only'" in toast.first.inner_text()
+    wait_value(page, "progress", "v.startsWith('failed: The model')")
+    page.screenshot(path=str(ARTIFACTS / "model-cannot-load.png"))
+    close_toasts(page)
+    choose_model("bundled")
+    page.click("#run")
+    wait_value(page, "progress", "v.startsWith('done:')")
