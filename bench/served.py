@@ -23,8 +23,8 @@ llama-cpp-python's server runs one request at a time (one model behind a lock, n
 slots or continuous batching), so concurrency above 1 only queues requests inside the server:
 it shows what the client costs, not what a batching server (vLLM, llama.cpp's C++
 `llama-server --parallel N`) would gain. (With its default --interrupt_requests True the server
-ends a stream early whenever another request waits: above concurrency 1 chunks are cut short,
-retried and fail.) Tokens of served runs are the streamed pieces (this server sends no usage
+ends a stream early whenever another request waits: the stage would then drop to one request at
+a time, and every concurrency measured would be 1.) Tokens of served runs are the streamed pieces (this server sends no usage
 in a stream; one piece is one token for it); the GGUF model is not the same file as the in-process one (the engine converts it), so
 the two may write slightly different text.
 """

@@ -429,3 +429,58 @@ def test_real_server_stop_mid_run_keeps_finished_chunks(llama):
     finished = events[-1]
     assert isinstance(finished, RunFinished) and finished.stopped
     assert 1 <= finished.chunks_done < len(plan.chunks)
+
+
+@pytest.fixture(scope="module")
+def llama_at_its_defaults():
+    """llama-cpp-python's server started as its README says: --interrupt_requests True among the rest."""
+    from tests.llama_server import llama_server
+
+    with llama_server(defaults=True) as url:
+        yield url
+
+
+@pytest.mark.slow
+def test_real_server_at_its_defaults_writes_every_chunk_one_request_at_a_time(llama_at_its_defaults):
+    import pipeline
+    from tests.pdf_factory import paper
+
+    rules = Settings(use_llm=False, max_chars=3000)
+    (plan,) = [e for e in pipeline.run(paper(2).pdf, rules) if isinstance(e, ChunkPlan)]
+    assert len(plan.chunks) >= 3
+    s = Settings(api_base=llama_at_its_defaults, model=ALIAS, max_new_tokens=128, concurrency=4)
+    events = list(ServedStage().clean(plan.chunks, s, stop=threading.Event()))
+    out = done(events)
+    # The stage's own verdict, before the guard: the server wrote every chunk to its end.
+    assert [(d.index, d.source) for d in out] == [(c.index, "llm") for c in plan.chunks]
+    assert all(len(d.model_output.split()) >= 5 and 0 < d.tokens <= 128 for d in out)
+    (notice,) = notices(events)
+    assert llama_at_its_defaults in notice.message and "one request at a time" in notice.message
+
+
+@pytest.mark.slow
+def test_real_server_at_its_defaults_through_the_command_line(llama_at_its_defaults, tmp_path):
+    import json
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.pdf_factory import paper
+
+    root = Path(__file__).resolve().parent.parent
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(paper(2, seed=3).pdf)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PDF_CLEANER_")}
+    env.update(PYTHONPATH=str(root), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    command = [sys.executable, "-m", "pipeline", str(pdf), "-o", str(tmp_path / "paper.clean.txt"),
+               "--api-base", llama_at_its_defaults, "--model", ALIAS, "--max-chars", "3000",
+               "--max-new-tokens", "128"]  # the default concurrency, 4
+    result = subprocess.run(command, capture_output=True, text=True, cwd=root, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("one request at a time") == 1, result.stderr[-3000:]
+    assert not re.search(r"chunk \d+ failed", result.stderr), result.stderr[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "paper.report.jsonl").read_text().splitlines()]
+    sources = [r["source"] for r in records if isinstance(r.get("index"), int)]
+    assert len(sources) >= 3 and "failed" not in sources and set(sources) <= {"llm", "fallback"}
