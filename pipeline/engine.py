@@ -33,16 +33,23 @@ The first forward pass checks that the model's output head on its hidden states 
 logits; the engine then computes logits only where a choice is made. Models whose layers are
 not all full attention (sliding windows, linear attention) are refused: `supports(model)`.
 
-Not here: which chunk goes into which slot and when, stopping, out-of-memory halving
+**Stopping inside a pass.** With `interrupt` (a function saying the run must end), the
+engine looks at it before each decoder layer, at most every INTERRUPT_EVERY seconds, and
+abandons the pass with `Interrupted`: a long prefill or a pass of many rows stops within
+a layer. The cache is then half written, so the caller discards the engine (the run ends).
+
+Not here: which chunk goes into which slot and when, out-of-memory halving
 (pipeline.schedule); prompts (pipeline.prompt).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -50,6 +57,12 @@ import torch
 from pipeline.anchor import Anchor
 
 ATTENTION = "pdf_cleaner_sdpa"
+INTERRUPT_EVERY = 0.02  # seconds between two looks at the stop signal inside a forward pass
+
+
+class Interrupted(Exception):
+    """A forward pass was abandoned because the run is stopping (Engine's `interrupt`). The
+    engine's cache is left half written: the engine is not used again."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +151,56 @@ def kv_bytes_per_token(model) -> int:
     head_dim = getattr(config, "head_dim", None) or getattr(config, "hidden_size", 2048) // heads
     element = next(model.parameters()).element_size()
     return 2 * layers * kv_heads * head_dim * element
+
+
+# ---------------------------------------------------------------------------------------------
+# stopping inside a forward pass
+
+# The stop check of the pass running in this thread (None: not interruptible). Hooks are put on
+# a model's layers once and read it, so a model shared by several engines and threads only
+# answers to the check of the pass it is running.
+_STOP_CHECK: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar("pdf_cleaner_stop",
+                                                                                         default=None)
+
+
+def _decoder_layers(base) -> list:
+    """The decoder's layers (the `layers` list transformers' decoders have), or [] if none."""
+    import torch.nn as nn
+
+    layers = getattr(base, "layers", None)
+    return list(layers) if isinstance(layers, nn.ModuleList) else []
+
+
+def _before_layer(module, args) -> None:
+    check = _STOP_CHECK.get()
+    if check is not None and check():
+        raise Interrupted()
+
+
+def _make_interruptible(base) -> bool:
+    """Look at the stop check before each decoder layer (hooks put on once per model); False
+    when the model has no layers to hook (it then stops between passes only)."""
+    if getattr(base, "_pdf_cleaner_interruptible", None) is None:
+        layers = _decoder_layers(base)
+        for layer in layers:
+            layer.register_forward_pre_hook(_before_layer)
+        base._pdf_cleaner_interruptible = bool(layers)
+    return base._pdf_cleaner_interruptible
+
+
+class _Throttled:
+    """`interrupt()` at most every INTERRUPT_EVERY seconds: a file-based stop signal costs a
+    system call, and a layer of a small model takes well under a millisecond on a GPU."""
+
+    def __init__(self, interrupt: Callable[[], bool]):
+        self.interrupt, self.next_look = interrupt, 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now < self.next_look:
+            return False
+        self.next_look = now + INTERRUPT_EVERY
+        return bool(self.interrupt())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +324,7 @@ class Engine:
     supports = staticmethod(supports)
 
     def __init__(self, lm, decoding: Decoding, *, slots: int, capacity: int, prefix: list[int],
-                 eos_ids: set[int], end_token: int):
+                 eos_ids: set[int], end_token: int, interrupt: Callable[[], bool] | None = None):
         self.lm = lm
         self.model = lm.model
         self.device = str(lm.device)
@@ -273,6 +336,9 @@ class Engine:
         self.mask_kind = _attention_kind(self.model)
         self.base = self.model.get_decoder() if hasattr(self.model, "get_decoder") else self.model.model
         self.head = self.model.get_output_embeddings()
+        # Stop within a layer, not a whole pass: a prefill or a pass of many rows takes a
+        # second or more on a CPU. Interrupted is raised from the pass; the caller drops us.
+        self._stop_check = _Throttled(interrupt) if interrupt is not None and _make_interruptible(self.base) else None
         params = inspect.signature(self.base.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._cache_position = "cache_position" in params
@@ -333,10 +399,14 @@ class Engine:
         self.passes += 1
         self.tokens_in += n * q
         self.attended += n * q * (at + q - low)
-        with torch.inference_mode(), _attention_backends(self.device):
-            if not self._split_head:
-                return self.model(input_ids=ids, **kwargs).logits
-            return self.base(input_ids=ids, **kwargs).last_hidden_state
+        watching = _STOP_CHECK.set(self._stop_check)
+        try:
+            with torch.inference_mode(), _attention_backends(self.device):
+                if not self._split_head:
+                    return self.model(input_ids=ids, **kwargs).logits
+                return self.base(input_ids=ids, **kwargs).last_hidden_state
+        finally:
+            _STOP_CHECK.reset(watching)
 
     def _logits(self, outputs: torch.Tensor) -> torch.Tensor:
         """Float32 logits for the selected rows of `_forward`'s outputs (m, H or V)."""

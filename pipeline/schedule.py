@@ -7,9 +7,11 @@
 One worker thread drives one `pipeline.engine.Engine`:
 
 - **Refill.** Chunks are admitted in document order; a row that finishes frees its slot at
-  once and the next chunk takes it (at most one admission between two passes once running,
-  so rows in flight keep moving). No row waits for a slower one. The system prompt's keys and
-  values are computed once per engine and copied into each new row.
+  once and the next chunk takes it. At most one admission between two passes, also while the
+  slots fill up after the first chunk: a prefill costs about a pass, so the rows in flight
+  keep streaming (the page never falls silent for a whole refill) and Stop is seen between
+  any two of them. No row waits for a slower one. The system prompt's keys and values are
+  computed once per engine and copied into each new row.
 - **First chunks first.** Until the first chunk is finished only the first chunk runs, so
   it comes back within seconds and the ETA follows it; then the slots fill up.
 - **Budgets.** Each row may write at most ceil(1.3 x its source tokens) + 32 tokens, and never
@@ -22,8 +24,9 @@ One worker thread drives one `pipeline.engine.Engine`:
 - **Other exceptions.** Before any chunk was cleaned, an exception is a bug and propagates.
   After, the chunks in flight are retried one at a time and one that fails alone becomes
   ChunkDone(source="failed", error=...); the rest go on.
-- **Stop.** `stop` (or closing the stream) ends the work within one forward pass; chunks in
-  flight are dropped, finished ones are kept (pipeline.stage).
+- **Stop.** `stop` (or closing the stream) ends the work within one decoder layer: the engine
+  looks at it inside each pass (pipeline.engine, `interrupt`) and between passes and
+  admissions; chunks in flight are dropped, finished ones are kept (pipeline.stage).
 
 Batch size: settings.batch_size, or `choose_slots`. Decoding: temperature, top_p, seed,
 copy bias (settings.copy_bias, or the model's default: pipeline.model.default_copy_bias) and
@@ -238,7 +241,7 @@ class _Worker:
     def _engine(self):
         p = self.plan
         return self.engine_class(self.lm, p.decoding, slots=self.slots, capacity=p.capacity,
-                                 prefix=p.prefix, eos_ids=p.eos, end_token=p.end_token)
+                                 prefix=p.prefix, eos_ids=p.eos, end_token=p.end_token, interrupt=self.halt.is_set)
 
     def run(self, emit, halt) -> None:
         """The stage's work (pipeline.stage.deliver): `emit` hands events over; `halt.is_set()`
@@ -250,30 +253,35 @@ class _Worker:
                 if engine is None:
                     engine = self._engine()
                 self._drive(engine)
+            except engines.Interrupted:
+                return  # stopped inside a pass: the chunks in flight are dropped, as between passes
             except Exception as error:  # noqa: BLE001 - memory errors and per-chunk failures
                 engine = self._recover(engine, error)
 
     def _drive(self, engine) -> None:
         """Admit and step until nothing is pending or in flight, or the run is halted."""
         while (self.pending or engine.rows) and not self.halt.is_set():
-            for _ in range(self._admissions(engine)):
+            if self._admit_next(engine):
                 self._admitting = self.pending.popleft()
                 row = engine.admit(self._admitting)
                 self._admitting = None
                 self._look(engine, row)
+                if self.halt.is_set():
+                    return
             for row in engine.step():
                 self._look(engine, row)
 
-    def _admissions(self, engine) -> int:
-        """How many pending chunks to admit before the next pass."""
-        limit = engine.free
-        if self.suspects:
-            limit = 1 - len(engine.rows)  # one at a time until the suspects are through
-        elif not self.first_done:
-            limit = min(limit, 1 - len(engine.rows))  # the first chunk alone: back within seconds
-        elif engine.rows:
-            limit = min(limit, 1)  # keep the rows in flight moving
-        return max(0, min(limit, len(self.pending)))
+    def _admit_next(self, engine) -> bool:
+        """Whether to admit the next pending chunk before the next pass. At most one between
+        two passes: a prefill costs as much as a pass, so the rows in flight keep streaming
+        while the slots fill up, and Stop is seen between any two of them."""
+        if not self.pending or not engine.free:
+            return False
+        if self.suspects or not self.first_done:
+            # One at a time until the suspects are through; the first chunk alone, so that it
+            # comes back within seconds.
+            return not engine.rows
+        return True
 
     def _look(self, engine, row) -> None:
         """After a row changed: finish it, stop it, or report its progress."""

@@ -113,9 +113,9 @@ class FakeEngine:
     def supports(model):
         return None
 
-    def __init__(self, lm, decoding, *, slots, capacity, prefix, eos_ids, end_token):
+    def __init__(self, lm, decoding, *, slots, capacity, prefix, eos_ids, end_token, interrupt=None):
         self.lm, self.decoding, self.slots = lm, decoding, slots
-        self.end_token = end_token
+        self.end_token, self.interrupt = end_token, interrupt
         self.rows: list[Row] = []
         FakeEngine.log.append(("init", slots))
 

@@ -8,7 +8,8 @@ import random
 import pytest
 import torch
 
-from pipeline.engine import Decoding, Engine, Request, _distribution, _grouped_sdpa
+from pipeline import engine as engines
+from pipeline.engine import Decoding, Engine, Interrupted, Request, _distribution, _grouped_sdpa
 from tests.fakes import EOS, tiny_llama
 
 NEW = 24  # new tokens per row
@@ -37,11 +38,12 @@ def greedy(lm, prompt, n=NEW):
     return tokens[: tokens.index(EOS)] if EOS in tokens else tokens
 
 
-def run(lm, prefix, prompts, sources, decoding, slots=3, capacity=200, budget=NEW):
+def run(lm, prefix, prompts, sources, decoding, slots=3, capacity=200, budget=NEW, interrupt=None):
     """Admit in order as slots free up, as the scheduler does; the rows' tokens by prompt.
     `budget`: new tokens per row, one number or one per prompt."""
     budgets = budget if isinstance(budget, list) else [budget] * len(prompts)
-    engine = Engine(lm, decoding, slots=slots, capacity=capacity, prefix=prefix, eos_ids={EOS}, end_token=EOS)
+    engine = Engine(lm, decoding, slots=slots, capacity=capacity, prefix=prefix, eos_ids={EOS}, end_token=EOS,
+                    interrupt=interrupt)
     waiting, rows = list(range(len(prompts))), {}
 
     def reap():
@@ -166,3 +168,40 @@ def test_models_whose_layers_are_not_all_full_attention_are_refused():
     reason = Engine.supports(MistralForCausalLM(config))
     assert reason and "sliding-window" in reason
     assert Engine.supports(tiny_llama().model) is None
+
+
+def test_an_interrupt_abandons_a_pass_between_two_layers(lm, prompts, monkeypatch):
+    monkeypatch.setattr(engines, "INTERRUPT_EVERY", 0.0)  # look before every layer
+    prefix, prompts = prompts
+    stopping, ran = [False], []
+    first, second = lm.model.model.layers[0], lm.model.model.layers[1]
+    hooks = [first.register_forward_hook(lambda *_: ran.append("first")),
+             second.register_forward_hook(lambda *_: ran.append("second"))]
+    try:
+        engine = Engine(lm, Decoding(draft_tokens=4), slots=2, capacity=200, prefix=prefix, eos_ids={EOS},
+                        end_token=EOS, interrupt=lambda: stopping[0])
+        engine.admit(Request(0, prompts[0], prompts[0][-5:], NEW))
+        engine.step()
+        ran.clear()
+        stop_after_first = first.register_forward_hook(lambda *_: stopping.__setitem__(0, True))
+        with pytest.raises(Interrupted):
+            engine.step()  # the stop arrives while the first layer runs
+        stop_after_first.remove()
+        assert ran == ["first"]  # the second layer never ran
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def test_the_interrupt_hooks_change_no_token_and_other_engines_ignore_them(lm, prompts, monkeypatch):
+    monkeypatch.setattr(engines, "INTERRUPT_EVERY", 0.0)
+    prefix, prompts = prompts
+    reference = [greedy(lm, p) for p in prompts]
+    looked = []
+    watched, _ = run(lm, prefix, prompts, reference, Decoding(draft_tokens=4),
+                     interrupt=lambda: looked.append(1) and False)
+    assert [r.tokens for r in watched] == reference and looked
+    # The model keeps its hooks; an engine without an interrupt (another run) is not stopped
+    # by them, nor by an interrupt that is set elsewhere.
+    plain, _ = run(lm, prefix, prompts, reference, Decoding(draft_tokens=4))
+    assert [r.tokens for r in plain] == reference

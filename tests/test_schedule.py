@@ -113,6 +113,45 @@ def test_stop_ends_the_work_within_a_pass_and_keeps_every_finished_chunk():
     assert not any(t.name == "pdf-cleaner-model" for t in threading.enumerate())
 
 
+def test_after_the_first_chunk_the_slots_fill_one_admission_per_pass():
+    chunks = chunks_of(*(words(40, f"c{i}_") for i in range(6)))
+    clean(chunks, SETTINGS.with_(batch_size=4))
+    kinds = [kind for kind, _ in FakeEngine.log if kind in ("admit", "step")]
+    # Never two prefills in a row: the rows in flight stream on, and Stop is seen, while the
+    # slots fill up.
+    assert not any(a == b == "admit" for a, b in zip(kinds, kinds[1:]))
+    assert max(len(keys) for keys in steps()) == 4  # and they do fill
+
+
+def test_a_stop_seen_inside_a_pass_ends_the_run_as_one_between_passes(monkeypatch):
+    stop = threading.Event()
+
+    class StoppedMidPass(FakeEngine):
+        """Stop arrives while the seventh pass runs, and the engine abandons that pass."""
+
+        def step(self):
+            if len(steps()) == 6:
+                stop.set()
+            if self.interrupt is not None and self.interrupt():
+                raise engines.Interrupted()
+            return super().step()
+
+    def recover(self, engine, error):
+        raise AssertionError(f"a stop is not an error to recover from: {error!r}")
+
+    monkeypatch.setattr(engines, "Engine", StoppedMidPass)
+    monkeypatch.setattr(schedule._Worker, "_recover", recover)
+    FakeEngine.reset(per_step=2)
+    chunks = chunks_of(words(4, "f"), words(200, "long"), words(2, "s"), words(200, "more"))
+    kept = []
+    events = list(EngineStage(fake_lm(), system_prompt="x").clean(chunks, SETTINGS.with_(batch_size=3), stop=stop,
+                                                                   keep=kept.append))
+    assert [d.index for d in done_of(events)] == [0, 2] == sorted(d.index for d in kept)
+    assert all(d.source == "llm" for d in kept)  # the abandoned pass failed no chunk
+    assert len(steps()) == 6  # the seventh pass was abandoned; no pass came after it
+    assert not any(t.name == "pdf-cleaner-model" for t in threading.enumerate())
+
+
 def test_closing_the_stream_stops_the_worker_and_keep_has_what_finished():
     FakeEngine.reset(per_step=1, delay=0.01)
     chunks = chunks_of(words(2, "f"), words(400, "a"), words(2, "b"), words(400, "c"))
