@@ -51,12 +51,13 @@ stream cut short with no other request in flight is an error like any other (bel
 
 Errors (one line each, naming settings.api_base and what to check): connection refused or
 unreachable, HTTP 4xx/5xx, no answer within settings.request_timeout (the whole request,
-streaming included, not its wait for a turn), an unreadable stream, a stream cut short. A failed request is tried again up to
-settings.retries times after a short backoff (a 4xx other than 408 and 429 is not: it would fail
-the same way), then the chunk is ChunkDone(source="failed", output=its text, error=message) and
-the run goes on. If every try of the first chunk finds no server at all, or one that refuses
-any request (HTTP 401, 403, 404: the key, the address or the model name), ModelUnavailableError
-is raised instead, before any other chunk is sent.
+streaming included, not its wait for a turn), an unreadable stream, a stream cut short. A
+failed request is tried again up to settings.retries times after a short backoff (a 4xx other
+than 408 and 429 is not: it would fail the same way), then the chunk is
+ChunkDone(source="failed", output=its text, error=message) and the run goes on. If every try of
+the first chunk finds no server at all, or one that refuses any request (HTTP 401, 403, 404: the
+key, the address or the model name), ModelUnavailableError is raised instead, before any other
+chunk is sent.
 
 The API key is settings.api_key, else the environment's PDF_CLEANER_API_KEY, else a placeholder
 (local servers check none). It is sent as a bearer token and never logged or written.
