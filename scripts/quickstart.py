@@ -18,6 +18,7 @@ Debian packages tesseract-ocr and (for the tests) chromium, with apt-get.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -114,7 +115,12 @@ def install_llama_server() -> None:
         pass
     print("building llama.cpp's server (llama-cpp-python) for the served-model tests: several minutes", flush=True)
     # Text only: the multimodal library (mtmd) is not used here, and skipping it shortens the build.
-    os.environ.setdefault("CMAKE_ARGS", "-DLLAVA_BUILD=OFF")
+    # A portable build on x86-64 (AVX2, no -march=native): the native one uses AMX where the CPU
+    # lists it, and crashed on the first prompt on a virtual machine whose CPU listed AMX.
+    flags = ["-DLLAVA_BUILD=OFF"]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        flags += ["-DGGML_NATIVE=OFF", "-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON"]
+    os.environ.setdefault("CMAKE_ARGS", " ".join(flags))
     pip(LLAMA_SERVER)
 
 
