@@ -46,7 +46,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.events import ChunkDone, ChunkPlan, Event, PageRead, RunFinished
+from pipeline.events import ChunkDone, ChunkPlan, Event, Notice, PageRead, RunFinished
 from pipeline.output import write_removed
 from pipeline.runner import run
 from pipeline.settings import Settings
@@ -261,6 +261,8 @@ def _count(row: Row, event: Event, pdf: Path, outdir: Path, settings: Settings, 
             bar.update(1)
         if event.source == "failed":
             tqdm.write(f"warning: {pdf.name}: chunk {event.index + 1} failed: {event.error or ''}", file=sys.stderr)
+    elif isinstance(event, Notice):  # the run changed course by itself (a served model)
+        tqdm.write(f"warning: {pdf.name}: {event.message}", file=sys.stderr)
     elif isinstance(event, RunFinished):
         row.finished = time.perf_counter()
         row.status = "partial" if event.stopped or event.gaps else "done"

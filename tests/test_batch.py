@@ -169,3 +169,11 @@ def test_a_single_pdf_still_means_one_output_file(tmp_path):
     pdf.write_bytes(simple_pdf(["One page of notes, read in one go."]))
     assert main([str(pdf), "--no-llm", "-o", str(tmp_path / "n.txt")]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n.removed.txt", "n.report.jsonl", "n.txt", "notes.pdf"]
+
+
+def test_a_notice_of_a_document_is_a_warning_naming_it(tmp_path, capsys):
+    from pipeline.events import Notice
+
+    row = batch.Row(file="a.pdf", output="a")
+    batch._count(row, Notice("one request at a time from now on."), tmp_path / "a.pdf", tmp_path, Settings(), None)
+    assert capsys.readouterr().err == "warning: a.pdf: one request at a time from now on.\n"

@@ -277,6 +277,45 @@ def test_stop_mid_run_keeps_finished_chunks(page, pdfs):
     wait_value(page, "progress", "v.startsWith('done:')", timeout=60_000)
 
 
+def test_stop_is_seen_at_once_wherever_the_run_is_and_keeps_what_was_counted(page, tmp_path):
+    """Stop right after the first chunk, as a row finishes and the next chunk is admitted (a
+    refill), and mid-run, on a 12-page paper with the page's defaults (the bundled model, 8
+    rows at once). Prints each Stop's latency as seen here (bench/stop.py measures it against
+    an earlier revision); checks that the page says "stopped" and keeps every chunk it had
+    counted finished."""
+    import re
+
+    pdf = tmp_path / "twelve.pdf"
+    pdf.write_bytes(paper(12).pdf)
+    upload(page, str(pdf))
+    wait_value(page, "document", "v.includes('pages: 12')")
+
+    def counted() -> tuple[int, int]:
+        found = re.search(r"(\d+)/(\d+) chunks", value(page, "progress"))
+        return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+
+    seen = {}
+    for point, ready in (("first chunk", lambda done, waited: done >= 1),
+                         ("refill", lambda done, waited: done >= 3),
+                         ("mid-run", lambda done, waited: done >= 1 and waited >= 4.0)):
+        page.click("#run")
+        wait_value(page, "progress", "/^[1-9]\\d*\\/\\d+ chunks/.test(v)")
+        first = time.monotonic()
+        while not ready(counted()[0], time.monotonic() - first):
+            assert not value(page, "progress").startswith("done"), "the run ended before its point"
+            page.wait_for_timeout(20)
+        done, total = counted()
+        pressed = time.monotonic()
+        page.click("#stop")
+        wait_value(page, "progress", "v.startsWith('stopped:')", timeout=30_000)
+        seen[point] = time.monotonic() - pressed
+        kept, _ = counted()
+        assert done <= kept < total, (point, done, kept, total)
+        assert value(page, "cleaned").strip()
+        close_toasts(page)
+    print("\nStop shown after " + ", ".join(f"{point}: {seconds:.2f} s" for point, seconds in seen.items()))
+
+
 def test_encrypted_pdf_asks_for_its_password(page, pdfs):
     upload(page, pdfs.secret)
     page.get_by_text("This PDF is encrypted: enter its password.").first.wait_for()
