@@ -16,7 +16,8 @@ On a machine with a CUDA torch it:
      maximum); Stop keeps the finished chunks; a regeneration asks for chunk_seconds; a
      visitor over quota and a Space without a free GPU get a clear error while the server
      keeps serving; an error inside the GPU function reaches the visitor; every /schedule has
-     its /release;
+     its /release; the app started with a damaged copy of the model folder says why at each
+     model run and still runs rules only;
   5. without ZeroGPU, on the local GPU: `python -m pipeline` and `python app.py` with one run.
 It prints a table (check, result, detail) and the fake's calls; exit status 1 if any failed.
 
@@ -59,7 +60,7 @@ ZEROGPU_CHECKS = ("the page comes up, startup reported", "reading and rules-only
                   "a model run streams and asks for gpu_time.run_seconds", "Stop releases the GPU",
                   "a regeneration asks for gpu_time.chunk_seconds", "quota: a clear error, the server keeps serving",
                   "no GPU: a clear error, the server keeps serving", "an error in the run releases the GPU",
-                  "every /schedule has its /release")
+                  "every /schedule has its /release", "a model that cannot load: each run says why")
 # A tiny model for machines without CUDA: quick to build and to run on a CPU.
 TINY = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             intermediate_size=128, tie_word_embeddings=True, max_position_embeddings=4096, head_dim=16)
@@ -403,6 +404,34 @@ def page_checks(checks: Checks, app: App, fake: ZeroGpuFake | None, pdfs: dict, 
         note.append(f"{len(fake.tokens)} approved, {len(fake.releases())} released ({fails} with fail=true)")
 
 
+def damaged_check(checks: Checks, model: Path, env: dict, pdfs: dict, small: Budget, label: str,
+                  folder: Path) -> None:
+    """`python app.py --model DAMAGED` (the model folder with its weights cut in half): the
+    start-up load fails, each model run says why, and rules-only runs go on."""
+    import shutil
+
+    from gradio_client import Client, handle_file
+
+    damaged = folder / "damaged-model"
+    shutil.copytree(model, damaged)
+    for weights in damaged.glob("*.safetensors"):
+        data = weights.read_bytes()
+        weights.write_bytes(data[: len(data) // 2])
+    app = App(str(damaged), env, folder / f"damaged-{label.replace(' ', '-')}.log")
+    try:
+        with checks.check(f"{label}: a model that cannot load: each run says why") as note:
+            app.wait_up()
+            client = Client(app.url, verbose=False)
+            for _ in range(2):
+                message = refused(lambda: client.predict(handle_file(pdfs["paper"]), api_name="/clean", **small.form()),
+                                  "weight files cannot be read")
+            out = named(client.predict(handle_file(pdfs["paper"]), api_name="/clean", **small.form(rules_only=True)))
+            assert out["progress"].startswith("done:"), out["progress"]
+            note.append(message[:90])
+    finally:
+        app.close()
+
+
 def cli_check(checks: Checks, model: str, pdf: str, small: Budget, device: str, folder: Path) -> None:
     with checks.check(f"python -m pipeline on {device}") as note:
         out = folder / "paper.clean.txt"
@@ -462,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 app.close()
                 print(f"\nZeroGPU app log (last lines): {app.tail(25)}")
+            damaged_check(checks, model, zero_env, pdfs, small, "ZeroGPU", temp)
         else:
             for name in ZEROGPU_CHECKS:
                 checks.skip(f"ZeroGPU: {name}")
@@ -474,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
                 page_checks(checks, local, None, pdfs, small, stoppable, f"local {device}", device)
             finally:
                 local.close()
+            damaged_check(checks, model, base_env, pdfs, small, f"local {device}", temp)
 
         checks.print()
         print(f"\nthe fake's calls ({len(fake.calls)}):")
