@@ -6,9 +6,9 @@
 The page only: every handler hands the visitor's values to the run controller
 (webapp/controller.py: runs, Stop, regenerations, the line for the model) and renders what it
 yields with webapp/views.py; the rest of the web app is in webapp/ too, without Gradio. Added
-here: `spaces.GPU` around the generating functions (a no-op off ZeroGPU), the visitor's errors
-as escaped `gr.Error` toasts and handled problems as `gr.Warning`. PDF text is only ever shown
-in plain-text components (Textbox, Dataframe cells of type "str"), never as Markdown or HTML.
+here: `spaces.GPU` around the generating functions (a no-op off ZeroGPU), errors (a bug's in
+words) as escaped `gr.Error` toasts and handled problems as `gr.Warning`. PDF text is only
+shown in plain-text components (Textbox, Dataframe "str" cells), never as Markdown or HTML.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pipeline import PipelineError, Settings
 from pipeline import model as models
 from pipeline.settings import MAX_COPY_BIAS
 from webapp.controller import RunController, Update, Waiting, Writing
-from webapp.errors import UserError, unexpected
+from webapp.errors import UserError, in_words
 from webapp.form import CITATION_CHOICES, FIELDS, KEEP_CHOICES, MATH_CHOICES, OCR_CHOICES, READING_FIELDS
 from webapp.form import default_prompt, model_choices, ocr_languages
 from webapp.model_service import ModelStatus, pick_default_model
@@ -44,12 +44,10 @@ EXAMPLES = [ROOT / "examples" / "distillation-survey.pdf", ROOT / "examples" / "
 ZERO_GPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 DEVICE = "cuda" if ZERO_GPU else None  # None: the best device visible (cuda, mps, cpu)
 TABLE_HEADERS = ["#", "pages", "status", "verdict", "tokens", "seconds"]
-log = logging.getLogger("pdf_cleaner.app")
 
 
 # ---------------------------------------------------------------------------------------------
-# errors and notices: escaped, since Gradio renders toasts as HTML and a message may quote
-# the visitor's input or the PDF
+# errors and notices, escaped: Gradio renders toasts as HTML; a message may quote the PDF
 
 
 def notice(level: str, message: str) -> None:
@@ -58,34 +56,27 @@ def notice(level: str, message: str) -> None:
 
 @contextlib.contextmanager
 def user_errors():
-    """A UserError raised inside reaches the visitor as the page's error toast; so does a bug,
-    in words (webapp.errors.unexpected), logged with its traceback."""
+    """What a handler raises reaches the visitor as the page's error toast (a bug too: in_words)."""
     try:
         yield
-    except UserError as exc:
-        raise gr.Error(html.escape(str(exc), quote=False), print_exception=False) from None
     except gr.Error:
         raise
     except Exception as exc:
-        log.exception("a handler failed")
-        raise gr.Error(html.escape(unexpected(exc), quote=False), print_exception=False) from None
+        raise gr.Error(html.escape(in_words(exc), quote=False), print_exception=False) from None
 
 
 def on_gpu(events, duration):
-    """`spaces.GPU` around a generating function (a no-op off ZeroGPU). From ZeroGPU's worker
-    process only a gr.Error comes back as itself: a UserError crosses as one, and comes back
-    as a UserError, as do ZeroGPU's own refusals (quota, no GPU)."""
+    """`spaces.GPU` around a generating function (a no-op off ZeroGPU). Only a gr.Error comes back
+    from ZeroGPU's worker: what is raised there crosses as one (in_words), and comes back as a
+    UserError, as do ZeroGPU's own refusals (quota, no GPU)."""
 
     def in_worker(*args):
         try:
             yield from events(*args)
-        except UserError as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
         except gr.Error:
             raise
-        except Exception as exc:  # would come back as "ZeroGPU worker error" and a class name
-            log.exception("the GPU function failed")
-            raise gr.Error(unexpected(exc), print_exception=False) from exc
+        except Exception as exc:
+            raise gr.Error(in_words(exc), print_exception=False) from exc
 
     scheduled = spaces.GPU(duration=duration)(in_worker)
 
@@ -175,7 +166,7 @@ def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, ba
 
 
 def stop_run(request: gr.Request):
-    """Stop this session's run (the pipeline stops within one decoding step) and show what is done."""
+    """Stop this session's run (the pipeline stops within a layer of the model) and show what is done."""
     state = CONTROLLER.stop(session_key(request))
     return [gr.skip()] * len(empty_outputs()) if state is None else render(Update(state))
 
@@ -383,11 +374,10 @@ def serve(host: str = "127.0.0.1", port: int | None = 7860, *, prevent_thread_lo
     MODEL.served = flags.served()  # a served model: its server batches, so several runs go at once
     name, note = pick_default_model(flags.model, MODEL.served, DEVICE)
     LINE.slots = SERVED_RUNS if MODEL.served else 1
-    CONTROLLER.offered = OfferedModels.from_environment(name, flags.models, flags.free_model_choice, host,
-                                                        flags.share, with_bundled=MODEL.served is None,
-                                                        preloaded_only=ZERO_GPU and MODEL.served is None)
-    # On ZeroGPU the model must be in memory before the first GPU worker is forked.
-    MODEL.start(name, note, background=not ZERO_GPU)
+    here = MODEL.served is None  # the model runs in this process: `bundled` too; on ZeroGPU, it only
+    CONTROLLER.offered = OfferedModels.from_environment(name, flags.models, flags.free_model_choice, host, flags.share,
+                                                        with_bundled=here, preloaded_only=ZERO_GPU and here)
+    MODEL.start(name, note, background=not ZERO_GPU)  # on ZeroGPU: in memory before a GPU worker is forked
     demo = build()
     # Runs wait in LINE; Gradio's queue bound is left for the other events (the document
     # panel's reading, at most 4 at a time), whose overflow Gradio reports in its own words.

@@ -5,7 +5,7 @@ page's reading of a PDF, without Gradio.
                                limits=ServerLimits(upload=parse_size("50mb")), offered=offered)
     for update in controller.clean(pdf_path, session_key, form_values):
         ...   # Update(state, parts): render the run's state (app.py does, with webapp/views.py)
-    controller.stop(session_key)                      # the run ends within one decoding step
+    controller.stop(session_key)                      # the run ends within a layer of the model
     for item in controller.regenerate(session_key, chunk_index, form_values):
         ...   # Waiting(note), Writing(index, text, tokens), then Regenerated(state, index)
 
@@ -15,7 +15,7 @@ from the session registry (which stops the tab's previous run), and starts a wor
 The worker waits for its turn on the model, iterates the pipeline's events and applies each
 to the run's state (`RunState.apply`, the one event applier). The handler meanwhile only
 follows the state on a timer, so it can be closed (Stop, a cancel, a closed tab) at once;
-the pipeline then stops within one decoding step and the worker closes it. Handled
+the pipeline then stops within a layer of the model and the worker closes it. Handled
 problems (skipped pages, limits, rejected chunks, a partial result) and the run's notices (a
 served model gone one request at a time) go to `notify`.
 
