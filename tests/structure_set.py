@@ -11,11 +11,12 @@ display math, references and appendix, running headers over pages, positioned wo
 `tests` are JSONL-style dicts for bench/olmocr_tests.py; `body_text` is what a perfect
 podcast-ready extraction keeps, in reading order.
 
-Real cases (category "real") follow the generated ones: small PDFs of scholarly papers with
-licences that allow redistribution, in tests/data/real/ (README.md there gives each one's
-source, licence and changes), each with a JSON file beside it holding its hand-written
-tests and body text ({"name", "category", "pdf", "pages", "body_text_scope", "body_text",
-"tests"}), in the order of REAL_CASES.
+Real cases follow the generated ones: small PDFs of real documents with licences that allow
+redistribution, in tests/data/real/ (README.md there gives each one's source, licence and
+changes), each with a JSON file beside it holding its category (a producer or layout kind),
+its hand-written tests and body text ({"name", "category", "pdf", "pages",
+"body_text_scope", "body_text", "tests"}), in the order of their names (REAL_CASES: every
+JSON file there).
 
 It writes no files; scoring is bench/structure.py's job.
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 from tests.pdf_factory import STRUCTURE_GENERATORS, SetDocument
 
 REAL_DIR = Path(__file__).resolve().parent / "data" / "real"
-REAL_CASES = ["bmc_jner_2016_fes_p1-2", "chemrxiv_2025_silyl_dienol_p2"]
+REAL_CASES = sorted(path.stem for path in REAL_DIR.glob("*.json"))
 
 
 # A case is a generated document's record (name, category, pdf, tests, body_text, pages).
