@@ -14,6 +14,12 @@ PDF, and scores its text with olmOCR-Bench's present/absent/order tests
                   rules-only path without the structure stage
   rules-layout    pipeline.run(pdf, Settings(use_llm=False, layout=True)): the rules-only
                   path with the structure stage, where the pipeline has one
+  pdftotext       poppler's pdftotext (Debian's poppler-utils), default order
+  pymupdf4llm     pymupdf4llm.to_markdown (PyPI), its defaults
+  opendataloader  opendataloader-pdf's Markdown (PyPI, runs Java), its defaults
+
+The peers (the last three) run where they are installed and are skipped, saying how to
+install them, where not; they are compared, never copied.
 
 Printed per extractor: pass rates per test type and pooled, upstream's overall score (the
 mean of per-category pass rates), body-word retention (the share of the ground-truth body
@@ -30,6 +36,7 @@ loaded.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -65,11 +72,70 @@ def _pipeline(layout: bool):
     return extract
 
 
+def extract_pdftotext(pdf: bytes) -> str:
+    """poppler's pdftotext (Debian's poppler-utils), its default reading order."""
+    import subprocess
+
+    done = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, timeout=120)
+    if done.returncode:
+        raise RuntimeError(done.stderr.decode(errors="replace")[:200])
+    return done.stdout.decode("utf-8", errors="replace")
+
+
+def extract_pymupdf4llm(pdf: bytes) -> str:
+    """pymupdf4llm's Markdown for LLMs (PyPI), its defaults."""
+    import contextlib
+    import io
+
+    import pymupdf
+    import pymupdf4llm
+
+    pymupdf.set_messages(path=os.devnull)  # its notes ("Using Tesseract ...") are not text
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc, contextlib.redirect_stdout(io.StringIO()):
+        return pymupdf4llm.to_markdown(doc, show_progress=False)
+
+
+def extract_opendataloader(pdf: bytes) -> str:
+    """opendataloader-pdf's Markdown (PyPI; Java), its defaults; one Java start per PDF,
+    which its pages/s include."""
+    import tempfile
+
+    import opendataloader_pdf
+
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "in.pdf"
+        source.write_bytes(pdf)
+        opendataloader_pdf.convert(str(source), output_dir=folder, format="markdown", quiet=True)
+        return "\n".join(p.read_text(encoding="utf-8") for p in sorted(Path(folder).glob("*.md")))
+
+
 EXTRACTORS = {
     "pypdf": extract_pypdf,
     "rules-nolayout": _pipeline(False),
     "rules-layout": _pipeline(True),
+    "pdftotext": extract_pdftotext,
+    "pymupdf4llm": extract_pymupdf4llm,
+    "opendataloader": extract_opendataloader,
 }
+OURS, BASELINE = "rules-layout", "pypdf"
+
+
+def available(name: str) -> str | None:
+    """Why extractor `name` cannot run here (not installed), or None."""
+    import importlib.util
+    import shutil
+
+    needs = {"pdftotext": ("pdftotext", "apt-get install poppler-utils"),
+             # pymupdf4llm 2.0 on PyPI is an empty package: 1.28 is the last with code
+             "pymupdf4llm": ("pymupdf4llm", "pip install 'pymupdf4llm<2'"),
+             "opendataloader": ("opendataloader_pdf", "pip install opendataloader-pdf; apt-get install default-jre-headless")}
+    if name not in needs:
+        return None
+    thing, how = needs[name]
+    found = shutil.which(thing) if name == "pdftotext" else importlib.util.find_spec(thing)
+    if name == "opendataloader" and found is not None and shutil.which("java") is None:
+        found = None
+    return None if found else f"not installed ({how})"
 
 _WORD = re.compile(r"[0-9A-Za-z]+(?:['\-][0-9A-Za-z]+)*")
 
@@ -161,9 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="list each failing test with an excerpt")
     parser.add_argument("--no-reference", action="store_true", help="skip the KD survey reference text")
     args = parser.parse_args(argv)
+    import logging
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its font notes would drown the table
 
     cases = build_set(args.case)
-    names = args.extractor or list(EXTRACTORS)
+    names = []
+    for name in args.extractor or list(EXTRACTORS):
+        why = available(name)
+        if why:
+            print(f"{name}: skipped, {why}")
+        else:
+            names.append(name)
     print(f"structure set: {len(cases)} cases, {sum(c.pages for c in cases)} pages, "
           f"{sum(len(c.tests) for c in cases)} tests")
     reports = {name: evaluate(cases, EXTRACTORS[name]) for name in names}
@@ -185,9 +260,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\nper category (tests passed):")
     categories = sorted({c.category for c in cases})
+    below = []
     for cat in categories:
         row = [_rate(reports[n]["groups"].get(cat, (0, 0))) for n in names]
         print(f"  {cat:<20}" + "".join(f"{r:>{width}}" for r in row))
+        if OURS in reports and BASELINE in reports:
+            ours, base = (reports[x]["groups"].get(cat, (0, 1)) for x in (OURS, BASELINE))
+            if ours[0] / max(ours[1], 1) < base[0] / max(base[1], 1):
+                below.append(cat)
+    if OURS in reports and BASELINE in reports:
+        print(f"  categories where {OURS} scores below {BASELINE}: {', '.join(below) or 'none'}")
 
     print("\nper case (tests passed, body-word retention):")
     for case in cases:
