@@ -5,11 +5,14 @@
     for block in layout.blocks:           # in reading order
         print(block.top, block.size, block.text)
 
-A run is one of PDFium's text segments (pypdfium2: a stretch of one text object on one
-line) with its box, font size and font name; PDFium turns the fonts' codes into Unicode
-and puts in the spaces that kerning leaves implicit. Runs on one baseline, close together, make a line; a space is
-put between two runs when the gap between them is wide enough to be one, so words drawn
-one by one (no space characters in the font) come out separated. Lines directly above one
+A run is a stretch of PDFium's characters, in its order, on one baseline and in one text
+object's font and size, with its box, font size and font name. The text is PDFium's: it
+turns the fonts' codes into Unicode and puts in the spaces that the font's metrics say a
+gap is, so glyphs placed one by one with kerning (Google Docs, Skia) keep their words
+whole. Boxes are PDFium's loose ones (advance widths, not ink). Runs on one baseline,
+close together, make a line; between two runs PDFium's own text decides when they are
+neighbours in it, else a gap wide enough to be a space does, so words drawn one by one
+(no space characters in the font) come out separated. Lines directly above one
 another, with the same font size and weight and overlapping horizontally, make a block.
 Blocks are ordered by a recursive cut of the page: bands across the page, and columns
 inside a band when the band's blocks leave a gutter free from top to bottom (one, two or
@@ -42,7 +45,7 @@ _BLOCK_GAP = 0.9  # lines further apart vertically than this start a new block
 _INDENT = 0.6  # a line starting this much right of its block starts a paragraph
 _MIN_GUTTER = 6.0  # points: a free vertical strip at least this wide separates columns
 _WIDE = 0.6  # a block wider than this share of its region spans the columns
-_MAX_RUNS = 100_000  # text segments read per page at most (bounded time on hostile files)
+_MAX_CHARS = 400_000  # characters read per page at most (bounded time on hostile files)
 _HYPHEN_MARK = re.compile("[\x02\ufffe]")  # PDFium's mark for a hyphen that ends a line
 _CONTROLS = re.compile("[\x00-\x1f\x7f]")
 _MARK = re.compile(r"[0-9*\u2020\u2021\u00a7\u00b6,]{1,4}")  # digits, * † ‡ § ¶ (and "1,2")
@@ -170,6 +173,8 @@ class _Run:
     size: float
     font: str
     rotated: bool
+    first: int = -1  # PDFium's index of its first character
+    last: int = -1  # and of its last
 
 
 def open_layout(data: bytes, password: str | None = None):
@@ -191,63 +196,101 @@ def read_layout(doc, number: int) -> PageLayout:
 
 
 def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
-    """PDFium's text segments of the page (its "rects": one per stretch of a text object on
-    one line), with their text, box, font size and font.
+    """The page's characters, in PDFium's order, as runs: stretches on one baseline, of one
+    text object's font and size, with no jump between them, each with its box.
 
-    A segment's text is the page text from its first character to the next segment's first
-    character or PDFium's next line break, whichever comes first: one pass over the text and
-    a handful of calls per segment (asking PDFium for each segment's text is many times slower).
+    The text is PDFium's own: its characters and the spaces it reads in the PDF or puts
+    where a gap is a word space by the font's metrics (`FPDFText_IsGenerated`), so a word
+    whose glyphs are placed one by one (Google Docs, Skia) stays whole. Boxes are PDFium's
+    loose boxes (the glyph's advance across, the font's ascent and descent up and down),
+    so a gap between two boxes is a gap in the text, not between two glyphs' ink. A run
+    ends at PDFium's line breaks, where the text object changes its font or size (a
+    superscript, bold, italic), where the baseline changes and where the next character is
+    far to the right (a gutter, a table's cells) or back to the left. Font size, name and
+    angle are read once per text object.
     """
     import pypdfium2.raw as raw
 
+    text_object = _text_object_function()
     textpage = page.get_textpage()
     try:
+        count = min(textpage.count_chars(), _MAX_CHARS)
         full = textpage.get_text_range()
-        count = min(textpage.count_rects(), _MAX_RUNS)
-        if len(full) != textpage.count_chars():
-            full = None  # characters outside the BMP: indexes and text offsets differ
-        rects = [textpage.get_rect(k) for k in range(count)]
-        starts = []
-        for left, bottom, right, top in rects:
-            middle = (bottom + top) / 2
-            found = -1
-            if full is not None:
-                found = raw.FPDFText_GetCharIndexAtPos(textpage, left + 0.01, middle, 0.5, 0.5)
-            starts.append(found)
-        known = sorted(i for i in starts if i >= 0)
+        if len(full) < count:  # characters outside the BMP: read them one by one
+            full = "".join(chr(raw.FPDFText_GetUnicode(textpage, i) or 32) for i in range(count))
+        handle = ctypes.cast(textpage.raw, ctypes.c_void_p)
+        loose_box, box = raw.FPDFText_GetLooseCharBox, raw.FS_RECTF()
         name = ctypes.create_string_buffer(128)
         flags = ctypes.c_int()
         matrix = raw.FS_MATRIX()
-        runs = []
-        for (left, bottom, right, top), start in zip(rects, starts):
-            if start >= 0:
-                later = bisect.bisect_right(known, start)
-                stop = known[later] if later < len(known) else len(full)
-                text = full[start:stop].split("\r", 1)[0].split("\n", 1)[0]
-            else:
-                text = textpage.get_text_bounded(left, bottom, right, top)
-                start = raw.FPDFText_GetCharIndexAtPos(textpage, (left + right) / 2, (bottom + top) / 2, 2.0, 2.0)
-            text = _CONTROLS.sub(" ", _HYPHEN_MARK.sub("-", text))
-            if not text.strip():
+        runs: list[_Run] = []
+        current: _Run | None = None
+        seen = None
+        size, font, rotated, changed = 0.0, "", False, True
+        for i in range(count):
+            ch = full[i]
+            if ch == "\r" or ch == "\n":
+                current = None
                 continue
-            size, font, angle = 0.0, "", 0.0
-            if start >= 0:
+            if ch == " " or ch == "\u00a0":
+                if current is not None and not current.text.endswith(" "):
+                    current.text += " "
+                continue
+            if not loose_box(textpage, i, box):
+                continue
+            address = text_object(handle, i)
+            if address != seen or address is None:
+                seen, changed = address, True
                 # The font size times the text matrix's vertical scale: producers that set
                 # the font at 1 pt and scale it with the matrix are common.
-                size = raw.FPDFText_GetFontSize(textpage, start)
-                if raw.FPDFText_GetMatrix(textpage, start, matrix):
-                    size *= math.hypot(matrix.c, matrix.d) or 1.0
-                raw.FPDFText_GetFontInfo(textpage, start, name, ctypes.sizeof(name), ctypes.byref(flags))
-                font = _SUBSET.sub("", name.value.decode("latin-1", "replace"))
-                angle = raw.FPDFText_GetCharAngle(textpage, start)
-            rotated = 0.3 < (angle % math.pi) < math.pi - 0.3 or (size == 0 and top - bottom > 3 * (right - left))
-            if size <= 0:
-                size = (right - left) if rotated else (top - bottom)
-            runs.append(_Run(text, left - page_left, page_top - top, right - page_left, page_top - bottom,
-                             round(size, 2), font, rotated))
-        return runs
+                new_size = raw.FPDFText_GetFontSize(textpage, i)
+                if raw.FPDFText_GetMatrix(textpage, i, matrix):
+                    new_size *= math.hypot(matrix.c, matrix.d) or 1.0
+                raw.FPDFText_GetFontInfo(textpage, i, name, ctypes.sizeof(name), ctypes.byref(flags))
+                new_font = _SUBSET.sub("", name.value.decode("latin-1", "replace"))
+                angle = raw.FPDFText_GetCharAngle(textpage, i)
+                new_rotated = 0.3 < (angle % math.pi) < math.pi - 0.3
+                changed = (new_font, round(new_size, 2), new_rotated) != (font, round(size, 2), rotated)
+                size, font, rotated = new_size, new_font, new_rotated
+            left, right = box.left - page_left, box.right - page_left
+            top, bottom = page_top - box.top, page_top - box.bottom
+            if (current is not None and not changed
+                    and (rotated or (abs(bottom - current.bottom) <= 0.3 * (current.bottom - current.top)
+                                     and -0.5 * current.size <= left - current.x1 <= _LINE_GAP * current.size))):
+                current.text += ch if ch.isprintable() else _CONTROLS.sub(" ", _HYPHEN_MARK.sub("-", ch))
+                if left < current.x0:
+                    current.x0 = left
+                if right > current.x1:
+                    current.x1 = right
+                if top < current.top:
+                    current.top = top
+                if bottom > current.bottom:
+                    current.bottom = bottom
+                current.last = i
+                continue
+            changed = False
+            run_size = size if size > 0 else ((right - left) if rotated else (bottom - top))
+            text = ch if ch.isprintable() else _CONTROLS.sub(" ", _HYPHEN_MARK.sub("-", ch))
+            current = _Run(text, left, top, right, bottom, round(run_size, 2), font, rotated, i, i)
+            runs.append(current)
+        return [run for run in runs if run.text.strip()]
     finally:
         textpage.close()
+
+
+def _text_object_function():
+    """PDFium's FPDFText_GetTextObject returning the object's address as an int (pypdfium2's
+    binding returns a new pointer object each call, which cannot be compared cheaply)."""
+    global _TEXT_OBJECT
+    if _TEXT_OBJECT is None:
+        import pypdfium2.raw as raw
+
+        address = ctypes.cast(raw.FPDFText_GetTextObject, ctypes.c_void_p).value
+        _TEXT_OBJECT = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)(address)
+    return _TEXT_OBJECT
+
+
+_TEXT_OBJECT = None
 
 
 # --------------------------------------------------------------------------- lines
@@ -306,8 +349,11 @@ def _make_line(runs: list[_Run]) -> Line:
             previous = run
             continue
         if previous is not None and text and not text.endswith(" ") and not piece.startswith(" "):
+            # Next to each other in PDFium's text with nothing between: PDFium, which knows
+            # the font's spacing, saw no word break. Otherwise the gap decides.
+            adjoining = previous.last >= 0 and run.first == previous.last + 1
             gap = run.x0 - previous.x1
-            if gap > _SPACE_GAP * max(main.size, 1.0):
+            if not adjoining and gap > _SPACE_GAP * max(main.size, 1.0):
                 text += " "
         text += piece
         previous = run

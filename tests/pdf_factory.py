@@ -598,6 +598,37 @@ def simple_pdf(page_texts: list[str], *, title: str = "", author: str = "") -> b
     return buf.getvalue()
 
 
+# Kerning pairs (in ems) of the kind Google Docs and other Skia-based producers apply when they
+# place every glyph by itself: pairs whose boxes overlap ("Va", "AV", "To").
+GLYPH_KERNING = {("V", "a"): -0.08, ("A", "V"): -0.09, ("T", "o"): -0.08, ("o", "f"): -0.01, ("f", "t"): -0.03,
+                 ("W", "a"): -0.07, ("y", "."): -0.06, ("r", "."): -0.04, ("P", "a"): -0.05, ("L", "T"): -0.06}
+
+
+def glyph_by_glyph_pdf(lines: list[str], *, font: str = "Helvetica", size: float = 11.0) -> bytes:
+    """One page whose every glyph is its own positioned text object, kerned, with no space
+    characters at all (a space is only a wider move): how Google Docs (Skia/PDF) writes
+    text. The words' glyphs sit closer than their ink suggests; only the font's advances
+    say where a word ends."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    y = 720.0
+    for line in lines:
+        x = 72.0
+        for i, ch in enumerate(line):
+            if ch == " ":
+                x += stringWidth(" ", font, size)
+                continue
+            c.setFont(font, size)
+            c.drawString(x, y, ch)
+            x += stringWidth(ch, font, size)
+            if i + 1 < len(line):
+                x += GLYPH_KERNING.get((ch, line[i + 1]), 0.0) * size
+        y -= 1.4 * size
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
 def text_pdf(page_texts: list[str], *, size: float = 9.0, title: str = "") -> bytes:
     """Each text's lines as they are (not re-wrapped), Helvetica at `size` pt, continued on
     a new page when a page is full: a PDF whose extracted text is the given text, used to

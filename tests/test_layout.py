@@ -20,6 +20,22 @@ def pages_of(pdf: bytes) -> list[PageLayout]:
     return [layout.read_layout(doc, n) for n in range(1, len(doc) + 1)]
 
 
+GLYPH_LINES = ["Example document for the Vatican of fifty Waves.",
+               "Beautiful is better than ugly. Explicit is better than implicit.",
+               "To often the AVENUE was softer than its Tower; Wayne went away.",
+               "Simple is better than complex, flat better than nested. Paris LTD."]
+
+
+def test_glyphs_placed_one_by_one_with_kerning_keep_their_words_whole():
+    """Google Docs (Skia/PDF) places every glyph by itself, kerned: the ink of "V" and "a"
+    overlaps and the ink gap inside "m|p" is wider than a thin space. Words stay whole and no
+    letter is doubled ("Exam ple docu ment", "VaVatican" before)."""
+    from tests.pdf_factory import glyph_by_glyph_pdf
+
+    (page,) = pages_of(glyph_by_glyph_pdf(GLYPH_LINES))
+    assert page.text.split("\n") == GLYPH_LINES
+
+
 def test_words_drawn_one_by_one_get_their_spaces():
     # No space characters at all: only the gaps between words say where they end.
     buf = BytesIO()
