@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 _SPACE_GAP = 0.12  # a gap wider than this between two runs on a line is a word space
 _LINE_GAP = 0.9  # a gap wider than this ends the line segment (column gutter, table cell)
 _BLOCK_GAP = 0.9  # lines further apart vertically than this start a new block
+_LABEL_GAP = 2.5  # a section number or list label may stand this far before its text
 _INDENT = 0.6  # a line starting this much right of its block starts a paragraph
 _MIN_GUTTER = 6.0  # points: a free vertical strip at least this wide separates columns
 _WIDE = 0.6  # a block wider than this share of its region spans the columns
@@ -50,6 +51,8 @@ _HYPHEN_MARK = re.compile("[\x02\ufffe]")  # PDFium's mark for a hyphen that end
 _CONTROLS = re.compile("[\x00-\x1f\x7f]")
 _MARK = re.compile(r"[0-9*\u2020\u2021\u00a7\u00b6,]{1,4}")  # digits, * † ‡ § ¶ (and "1,2")
 _SUBSET = re.compile(r"^[A-Z]{6}\+")  # "ABCDEF+Times-Roman": the subset tag is not the font
+# A section number or list label: "1", "6.2", "A.1", "IV.", "(a)", "3)", "•"
+_LABEL = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,3}\.?|[A-Z](?:\.\d{1,2}){1,3}\.?|[IVX]{1,4}\.|\(?[a-z\d]\)|[\u2022\u25e6\u25aa\u2013\u2014-]")
 
 
 @dataclass(frozen=True)
@@ -318,12 +321,22 @@ def _lines(runs: list[_Run]) -> list[Line]:
     lines = []
     for row in rows:
         segment: list[_Run] = []
+        before = math.inf  # the gap before the segment (none: it starts the row)
         for run in sorted(row, key=lambda r: r.x0):
             if segment:
                 right = max(r.x1 for r in segment)
-                if run.x0 - right > _LINE_GAP * max(run.size, segment[0].size, 1.0):
+                gap = run.x0 - right
+                size = max(run.size, segment[0].size, 1.0)
+                # A section number or a list label set a quad or more before its text, in
+                # its font, and nearer to it than to what is before it ("1  Introduction",
+                # "(a)  Each"), stays on its line; line numbers in a margin (smaller, in a
+                # font of their own) and an index's page numbers (a gutter after them) do not.
+                first = segment[0]
+                label = (len(segment) == 1 and _LABEL.fullmatch(first.text.strip()) and first.font == run.font
+                         and abs(first.size - run.size) <= 0.1 * run.size and gap < before)
+                if gap > _LINE_GAP * size and not (label and gap <= _LABEL_GAP * size):
                     lines.append(_make_line(segment))
-                    segment = []
+                    segment, before = [], gap
             segment.append(run)
         if segment:
             lines.append(_make_line(segment))

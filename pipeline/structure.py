@@ -68,6 +68,7 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\{[\w.,\s-]+\}@[\w.-]+")
 _PAGE_NUMBER = re.compile(
     r"(?:page\s*)?[-\u2013\u2014]?\s*(?:\d{1,4}|[ivxlc]{1,6})\s*[-\u2013\u2014]?(?:\s*(?:of|/)\s*\d{1,4})?", re.I
 )
+_SECTION_NUMBER = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,3}\.?")  # "7", "6.2", "3.1.4."
 _EQUATION_NUMBER = re.compile(r"\(\s*[A-Z]?\d{1,3}(?:\.\d{1,3})?[a-z]?\s*\)")
 _MATH_CHARS = set("=+\u2212\u00b1\u00d7\u00f7\u2211\u220f\u222b\u2202\u221e\u2248\u2260\u2264\u2265\u2208\u2209\u2282\u2286\u222a\u2229\u2207\u221a\u2192\u21d2\u2200\u2203^_|\u2016\u27e8\u27e9")
 _GREEK = re.compile(r"[\u0370-\u03ff\U0001d400-\U0001d7ff]")
@@ -346,22 +347,30 @@ def _author_like(block: Block) -> bool:
 def _label_sections(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]]) -> None:
     """From a References heading on: references; from an Appendix heading on: appendix.
 
-    A numbered heading after a reference list ("4 Results": a chapter's references in a
-    longer document) ends it; after the references, a lettered heading ("A Proofs") starts
-    the appendix.
+    A numbered heading after a reference list or an appendix ("4 Results": a chapter's
+    references in a longer document; "7 Titles": a guide's section after one on
+    appendices) ends it, since appendices are lettered; after the references, a lettered
+    heading ("A Proofs") starts the appendix. A numbered heading named like one ("6.2
+    Appendices", the section number a block of its own or not) is a section of the text.
     """
     section = ""
+    number = False  # the block before was a section number alone ("7", "6.2")
     for p, (_, page) in enumerate(pages):
         for i, block in enumerate(page.blocks):
             label = labels[p][i]
             text = " ".join(block.text.split())
             first_line = block.lines[0].text.strip()
+            numbered = label == "heading" and (number or bool(re.match(r"\d", text) and _NUMBERED.match(text)))
             if _REFERENCES.fullmatch(text) or (label != "title" and _REFERENCES.fullmatch(first_line)):
                 section = "references"
-            elif label == "heading" and (_APPENDIX.match(text) or (section == "references" and _LETTERED.fullmatch(text))):
+            elif label == "heading" and not numbered and (
+                    _APPENDIX.match(text) or (section == "references" and _LETTERED.fullmatch(text))):
                 section = "appendix"
-            elif label == "heading" and section == "references" and re.match(r"\d", text) and _NUMBERED.match(text):
+            elif numbered and section in ("references", "appendix"):
                 section = ""
+            number = bool(_SECTION_NUMBER.fullmatch(text))  # labelled body or heading, by its size
+            if number and section == "appendix":
+                section = ""  # "7" then "Titles, ...": the text goes on
             if section and label not in _ALWAYS_DROPPED - {"figure", "table"}:
                 labels[p][i] = section
 

@@ -36,6 +36,24 @@ def test_glyphs_placed_one_by_one_with_kerning_keep_their_words_whole():
     assert page.text.split("\n") == GLYPH_LINES
 
 
+def test_a_section_number_a_quad_before_its_heading_stays_on_its_line_and_margin_numbers_do_not():
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setFont("Times-Bold", 10)
+    c.drawString(72, 700, "3")
+    c.drawString(72 + stringWidth("3", "Times-Bold", 10) + 10, 700, "The general structure of a paper")
+    c.setFont("Times-Roman", 10)
+    c.drawString(72, 680, "Body text of the section that follows the heading here.")
+    c.setFont("Helvetica", 6)  # a line number in the margin, in a font of its own
+    c.drawString(50, 680, "12")
+    c.showPage()
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line.text for block in page.blocks for line in block.lines]
+    assert "3 The general structure of a paper" in lines
+    assert "Body text of the section that follows the heading here." in lines and "12" in lines
+
+
 def test_words_drawn_one_by_one_get_their_spaces():
     # No space characters at all: only the gaps between words say where they end.
     buf = BytesIO()

@@ -129,6 +129,27 @@ def test_a_numbered_heading_after_a_reference_list_ends_it():
     assert labels == ["body", "references", "references", "heading", "body"]
 
 
+def test_a_numbered_section_named_appendices_is_text_and_a_numbered_heading_ends_an_appendix():
+    """A guide's "6.2 Appendices" section (its number a block of its own) is part of the
+    text; a real appendix ("Appendix A") ends at the next numbered section ("7 Titles")."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(text, top, x=54, size=10.0, font="Times-Roman"):
+        return Block((Line(text, x, top, 300, top + size, size, font),))
+
+    body = "The student model approximates the teacher on every benchmark we tried, and more."
+    page = PageLayout(612, 792, (
+        block(body, 100), block("6.2", 150, 54, 11, "Times-Bold"), block("Appendices", 150, 80, 11, "Times-Bold"),
+        block(body.replace("tried", "ran"), 170),
+        block("Appendix A", 200, 54, 11, "Times-Bold"), block(body.replace("tried", "saw"), 220),
+        block("7", 250, 54, 11, "Times-Bold"), block("Titles and addresses", 250, 80, 11, "Times-Bold"),
+        block(body.replace("tried", "met"), 270),
+    ))
+    labels = structure.classify([(3, page)])[0]
+    assert labels[3] == "body" and labels[4:6] == ["appendix", "appendix"], labels
+    assert labels[8] == "body", labels
+
+
 def test_raised_numbers_are_reference_marks_after_words_and_exponents_after_numbers():
     from pipeline.layout import Block, Line
 
