@@ -43,6 +43,7 @@ _SPACE_GAP = 0.12  # a gap wider than this between two runs on a line is a word 
 _LINE_GAP = 0.9  # a gap wider than this ends the line segment (column gutter, table cell)
 _BLOCK_GAP = 0.9  # lines further apart vertically than this start a new block
 _LABEL_GAP = 2.5  # a section number or list label may stand this far before its text
+_OCR_WORD_GAP = 4.0  # words of an OCR text layer, next to each other in it, may be this far apart
 _INDENT = 0.6  # a line starting this much right of its block starts a paragraph
 _MIN_GUTTER = 6.0  # points: a free vertical strip at least this wide separates columns
 _WIDE = 0.6  # a block wider than this share of its region spans the columns
@@ -178,6 +179,7 @@ class _Run:
     rotated: bool
     first: int = -1  # PDFium's index of its first character
     last: int = -1  # and of its last
+    invisible: bool = False  # drawn invisibly: an OCR text layer over a scan
 
 
 def open_layout(data: bytes, password: str | None = None):
@@ -214,7 +216,7 @@ def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
     """
     import pypdfium2.raw as raw
 
-    text_object = _text_object_function()
+    text_object, render_mode = _text_object_functions()
     textpage = page.get_textpage()
     try:
         count = min(textpage.count_chars(), _MAX_CHARS)
@@ -229,7 +231,7 @@ def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
         runs: list[_Run] = []
         current: _Run | None = None
         seen = None
-        size, font, rotated, changed = 0.0, "", False, True
+        size, font, rotated, invisible, changed = 0.0, "", False, False, True
         for i in range(count):
             ch = full[i]
             if ch == "\r" or ch == "\n":
@@ -253,8 +255,10 @@ def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
                 new_font = _SUBSET.sub("", name.value.decode("latin-1", "replace"))
                 angle = raw.FPDFText_GetCharAngle(textpage, i)
                 new_rotated = 0.3 < (angle % math.pi) < math.pi - 0.3
-                changed = (new_font, round(new_size, 2), new_rotated) != (font, round(size, 2), rotated)
-                size, font, rotated = new_size, new_font, new_rotated
+                new_invisible = address is not None and render_mode(address) == _INVISIBLE
+                changed = (new_font, round(new_size, 2), new_rotated, new_invisible) != (
+                    font, round(size, 2), rotated, invisible)
+                size, font, rotated, invisible = new_size, new_font, new_rotated, new_invisible
             left, right = box.left - page_left, box.right - page_left
             top, bottom = page_top - box.top, page_top - box.bottom
             if (current is not None and not changed
@@ -274,26 +278,31 @@ def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
             changed = False
             run_size = size if size > 0 else ((right - left) if rotated else (bottom - top))
             text = ch if ch.isprintable() else _CONTROLS.sub(" ", _HYPHEN_MARK.sub("-", ch))
-            current = _Run(text, left, top, right, bottom, round(run_size, 2), font, rotated, i, i)
+            current = _Run(text, left, top, right, bottom, round(run_size, 2), font, rotated, i, i, invisible)
             runs.append(current)
         return [run for run in runs if run.text.strip()]
     finally:
         textpage.close()
 
 
-def _text_object_function():
+def _text_object_functions():
     """PDFium's FPDFText_GetTextObject returning the object's address as an int (pypdfium2's
-    binding returns a new pointer object each call, which cannot be compared cheaply)."""
+    binding returns a new pointer object each call, which cannot be compared cheaply), and
+    FPDFTextObj_GetTextRenderMode taking that address."""
     global _TEXT_OBJECT
     if _TEXT_OBJECT is None:
         import pypdfium2.raw as raw
 
-        address = ctypes.cast(raw.FPDFText_GetTextObject, ctypes.c_void_p).value
-        _TEXT_OBJECT = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)(address)
+        def typed(function, *signature):
+            return ctypes.CFUNCTYPE(*signature)(ctypes.cast(function, ctypes.c_void_p).value)
+
+        _TEXT_OBJECT = (typed(raw.FPDFText_GetTextObject, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int),
+                        typed(raw.FPDFTextObj_GetTextRenderMode, ctypes.c_int, ctypes.c_void_p))
     return _TEXT_OBJECT
 
 
 _TEXT_OBJECT = None
+_INVISIBLE = 3  # FPDF_TEXTRENDERMODE_INVISIBLE
 
 
 # --------------------------------------------------------------------------- lines
@@ -334,7 +343,13 @@ def _lines(runs: list[_Run]) -> list[Line]:
                 first = segment[0]
                 label = (len(segment) == 1 and _LABEL.fullmatch(first.text.strip()) and first.font == run.font
                          and abs(first.size - run.size) <= 0.1 * run.size and gap < before)
-                if gap > _LINE_GAP * size and not (label and gap <= _LABEL_GAP * size):
+                # An OCR text layer's words are placed each over its word in the scan, so a
+                # justified line's gaps can be wider than a gutter; its lines are the OCR's
+                # own, one after the other in the text: neighbours in it stay together.
+                last = segment[-1]
+                ocr_line = (last.invisible and run.invisible and 0 < run.first - last.last <= 2
+                            and gap <= _OCR_WORD_GAP * size)
+                if gap > _LINE_GAP * size and not (label and gap <= _LABEL_GAP * size) and not ocr_line:
                     lines.append(_make_line(segment))
                     segment, before = [], gap
             segment.append(run)

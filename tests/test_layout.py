@@ -54,6 +54,27 @@ def test_a_section_number_a_quad_before_its_heading_stays_on_its_line_and_margin
     assert "Body text of the section that follows the heading here." in lines and "12" in lines
 
 
+def test_an_ocr_text_layer_keeps_its_lines_whatever_the_gaps_of_a_justified_scan():
+    """Invisible text over a scan (an OCR layer, as Tesseract writes it): each word placed
+    over its word in the image, so a justified line's gaps are wider than a gutter."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    for row, words in enumerate(["only cleaned off the grease and clay", "looked so sorry that I thought"]):
+        text = c.beginText()
+        text.setTextRenderMode(3)  # invisible
+        text.setFont("Helvetica", 9)
+        x = 100.0
+        for word in words.split():
+            text.setTextOrigin(x, 700 - 14 * row)
+            text.textOut(word + " ")
+            x += stringWidth(word, "Helvetica", 9) + 18  # two ems between words
+        c.drawText(text)
+    c.showPage()
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    assert page.text.split("\n") == ["only cleaned off the grease and clay", "looked so sorry that I thought"]
+
+
 def test_words_drawn_one_by_one_get_their_spaces():
     # No space characters at all: only the gaps between words say where they end.
     buf = BytesIO()
