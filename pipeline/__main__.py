@@ -320,7 +320,7 @@ def consume(source: Path, settings: Settings, output: Path | None, report: Path 
                 if pages_bar is not None:
                     pages_bar.close()
                 if removed is not None:  # written now, so an interrupted run leaves it too
-                    write_removed(removed, event.removed, source.name, settings.layout)
+                    write_removed(removed, event.removed, source.name, settings.layout, event.plain_pages)
                 for note in event.notes:  # a limit cut the reading: say which, and how to raise it
                     print(f"warning: {note}", file=sys.stderr)
                 print(

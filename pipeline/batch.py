@@ -244,7 +244,8 @@ def _count(row: Row, event: Event, pdf: Path, outdir: Path, settings: Settings, 
     elif isinstance(event, ChunkPlan):
         row.status = "cleaning"
         row.pages, row.chunks = len(event.pages_read), len(event.chunks)
-        write_removed(outdir / f"{row.output}.removed.txt", event.removed, pdf.name, settings.layout)
+        write_removed(outdir / f"{row.output}.removed.txt", event.removed, pdf.name, settings.layout,
+                      event.plain_pages)
         for note in event.notes:
             tqdm.write(f"warning: {pdf.name}: {note}", file=sys.stderr)
         if event.resume_note:

@@ -111,6 +111,7 @@ class ChunkPlan:
     ocr_pages: tuple[tuple[int, float], ...] = ()  # (page, mean word confidence 0-100) of pages read by OCR
     resumed: tuple[int, ...] = ()  # chunks taken from an earlier run's report, not cleaned again (pipeline.resume)
     resume_note: str | None = None  # why an earlier run's report was not used (PDF, settings or model changed)
+    plain_pages: tuple[tuple[int, str], ...] = ()  # (page, why) read in plain order: its layout was not trusted
 
 
 @dataclass(frozen=True)

@@ -627,7 +627,7 @@ def iter_pages(
             text = _cut(text, max_chars - total, nothing_kept=total == 0)
             if layout is not None:
                 layout = layout.cut(len(text))
-                text = layout.text
+                text = layout.reading_text
             any_text = any_text or bool(text.strip())
             yield replace(page, text=text, layout=layout, budget_reached=True)
             break
@@ -738,7 +738,7 @@ def _read_with_layout(
         layout = read_layout(layout_doc, number)
     except Exception:  # PDFium failing on a page pypdf parsed: keep pypdf's text
         return None, plain
-    text = layout.text
+    text = layout.reading_text
     letters = sum(not ch.isspace() for ch in text)
     # Far fewer characters than the page's strings hold, even at two bytes a character:
     # PDFium lost text (it cuts a run of tens of thousands of characters, for one).

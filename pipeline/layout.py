@@ -36,6 +36,7 @@ import ctypes
 import math
 import re
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 
 # Layout tolerances, as fractions of the font size.
@@ -124,11 +125,18 @@ class PageLayout:
     width: float
     height: float
     blocks: tuple[Block, ...] = field(default=())  # in reading order
+    doubt: str | None = None  # why the blocks' text is not trusted (trust()); None: it is
+    plain: str = ""  # the page's text in PDFium's plain order, kept only when in doubt
 
     @property
     def text(self) -> str:
         """Blocks in reading order, a blank line between blocks."""
         return "\n\n".join(block.text for block in self.blocks if block.text)
+
+    @property
+    def reading_text(self) -> str:
+        """The page's text as read: the blocks', or the plain text when they are in doubt."""
+        return self.plain if self.doubt else self.text
 
     @staticmethod
     def from_dict(data: dict) -> "PageLayout":
@@ -143,10 +151,19 @@ class PageLayout:
             )
             for block in data.get("blocks", ())
         )
-        return PageLayout(width=data["width"], height=data["height"], blocks=blocks)
+        return PageLayout(width=data["width"], height=data["height"], blocks=blocks, doubt=data.get("doubt"),
+                          plain=data.get("plain", ""))
 
     def cut(self, chars: int) -> "PageLayout":
-        """The layout of the first `chars` characters of self.text, cut at a line's end."""
+        """The layout of the first `chars` characters of self.reading_text, cut at a line's end."""
+        if self.doubt:
+            lines, used = [], 0
+            for line in self.plain.split("\n"):
+                if used + len(line) > chars:
+                    break
+                lines.append(line)
+                used += len(line) + 1
+            return PageLayout(self.width, self.height, self.blocks, self.doubt, "\n".join(lines))
         kept: list[Block] = []
         used = 0
         for block in self.blocks:
@@ -190,17 +207,66 @@ def open_layout(data: bytes, password: str | None = None):
 
 
 def read_layout(doc, number: int) -> PageLayout:
-    """The layout of page `number` (1-based) of a document from open_layout."""
+    """The layout of page `number` (1-based) of a document from open_layout, checked against
+    the page's plain text (trust())."""
     page = doc[number - 1]
     try:
         left, bottom, right, top = page.get_bbox()
-        runs = _read_runs(page, top, left)
-        return PageLayout(width=right - left, height=top - bottom, blocks=tuple(_order_page(runs)))
+        runs, plain = _read_runs(page, top, left)
+        laid_out = PageLayout(width=right - left, height=top - bottom, blocks=tuple(_order_page(runs)))
+        doubt = trust(laid_out, plain)
+        if doubt is None:
+            return laid_out
+        return PageLayout(laid_out.width, laid_out.height, laid_out.blocks, doubt, _plain_lines(plain))
     finally:
         page.close()
 
 
-def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
+# --------------------------------------------------------------------------- the check
+
+_WORDS = re.compile(r"[^\W_]+")
+_TRUST_MIN_WORDS = 30  # fewer words on a page say too little to judge its layout
+_MAX_CHANGED = 0.10  # words of the plain text the blocks lose, or add, at most
+_MAX_INVENTED = 0.35  # word pairs the blocks set side by side that the plain text never does
+_MAX_PIECES = 3.0  # the blocks' lines against the plain text's, when pairs are invented too
+
+
+def trust(layout: PageLayout, plain: str) -> str | None:
+    """Why the blocks' text of a page is not to be trusted against its plain text (PDFium's
+    characters in the order the PDF draws them), or None.
+
+    Reading order is a bet on geometry; the plain text is what a plain extractor gives. The
+    blocks must hold the same words (a word split, glued or lost shows as words changed)
+    and must not cut the page's lines into pieces set side by side with words they never
+    met (scrambled small print). Thresholds: no page of the real corpus where the blocks
+    read better than plain text falls back (docs/QUALITY.md)."""
+    plain_words = [w.lower() for w in _WORDS.findall(plain)]
+    if len(plain_words) < _TRUST_MIN_WORDS:
+        return None
+    text = layout.text
+    words = [w.lower() for w in _WORDS.findall(text)]
+    shared = sum((Counter(words) & Counter(plain_words)).values())
+    changed = max(1 - shared / len(plain_words), 1 - shared / max(1, len(words)))
+    if changed > _MAX_CHANGED:
+        return f"{changed:.0%} of its words came out of the layout changed, split, glued or lost"
+    pairs = set(zip(plain_words, plain_words[1:]))
+    ours = list(zip(words, words[1:]))
+    invented = sum(pair not in pairs for pair in ours) / max(1, len(ours))
+    lines = sum(len(block.lines) for block in layout.blocks)
+    plain_lines = max(1, sum(1 for line in plain.splitlines() if line.strip()))
+    if invented > _MAX_INVENTED and lines / plain_lines > _MAX_PIECES:
+        return (f"the layout cut its lines into pieces ({lines} against {plain_lines}) and set {invented:.0%} of "
+                "its words beside words they do not follow on the page")
+    return None
+
+
+def _plain_lines(plain: str) -> str:
+    """PDFium's plain text as lines, PDFium's hyphen marks back to hyphens."""
+    lines = (_CONTROLS.sub(" ", _HYPHEN_MARK.sub("-", line)).strip() for line in plain.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _read_runs(page, page_top: float, page_left: float) -> tuple[list[_Run], str]:
     """The page's characters, in PDFium's order, as runs: stretches on one baseline, of one
     text object's font and size, with no jump between them, each with its box.
 
@@ -212,7 +278,7 @@ def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
     ends at PDFium's line breaks, where the text object changes its font or size (a
     superscript, bold, italic), where the baseline changes and where the next character is
     far to the right (a gutter, a table's cells) or back to the left. Font size, name and
-    angle are read once per text object.
+    angle are read once per text object. Returns the runs and PDFium's plain text.
     """
     import pypdfium2.raw as raw
 
@@ -280,7 +346,7 @@ def _read_runs(page, page_top: float, page_left: float) -> list[_Run]:
             text = ch if ch.isprintable() else _CONTROLS.sub(" ", _HYPHEN_MARK.sub("-", ch))
             current = _Run(text, left, top, right, bottom, round(run_size, 2), font, rotated, i, i, invisible)
             runs.append(current)
-        return [run for run in runs if run.text.strip()]
+        return [run for run in runs if run.text.strip()], full[:count]
     finally:
         textpage.close()
 

@@ -144,23 +144,28 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
-def removed_file_text(removed: Sequence[Removed], source_name: str = "", layout: bool = True) -> str:
-    """NAME.removed.txt: a header, the summary lines, then every removed piece in order as
+def removed_file_text(removed: Sequence[Removed], source_name: str = "", layout: bool = True,
+                      plain_pages: Sequence[tuple[int, str]] = ()) -> str:
+    """NAME.removed.txt: a header, the summary lines, the pages read in plain order (their
+    layout not trusted: only their furniture was removed) and why, then every removed piece
+    in order as
 
         [page 3 · footnote]
         <its text as extracted>
 
     With nothing removed, the file says so (and why, when layout-aware reading was off)."""
     of = f" of {source_name}" if source_name else ""
+    plain = [f"page {page} read in plain order, only its furniture removed: {why}" for page, why in plain_pages]
     if not removed:
         why = (" Layout-aware reading was off, so nothing is removed: the text is pypdf's plain text."
                if not layout else "")
-        return f"PDF Cleaner: nothing was taken out{of} before cleaning.{why}\n"
+        return f"PDF Cleaner: nothing was taken out{of} before cleaning.{why}\n" + "".join(f"{line}\n" for line in plain)
     head = [
         f"PDF Cleaner: what was taken out{of} before cleaning, so that the model and the listener do not get it.",
         "Each piece below: its page and category in brackets, then its text as extracted.",
         "",
         *removed_lines(removed, layout),
+        *plain,
         "",
     ]
     blocks = [f"[page {piece.page} · {piece.category}]\n{piece.text}\n" for piece in removed]
@@ -168,12 +173,12 @@ def removed_file_text(removed: Sequence[Removed], source_name: str = "", layout:
 
 
 def write_removed(path: str | os.PathLike, removed: Sequence[Removed], source_name: str = "",
-                  layout: bool = True) -> Path:
+                  layout: bool = True, plain_pages: Sequence[tuple[int, str]] = ()) -> Path:
     """Write NAME.removed.txt (removed_file_text) to `path`; its folder is made if needed."""
     path = Path(path)
     if path.parent != Path(""):
         path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(removed_file_text(removed, source_name, layout), encoding="utf-8")
+    path.write_text(removed_file_text(removed, source_name, layout, plain_pages), encoding="utf-8")
     return path
 
 

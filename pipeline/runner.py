@@ -277,6 +277,10 @@ def plan_chunks(
         previous_end = end
 
     budget_page = next((p.page for p in pages if p.budget_reached), None)
+    plain_pages = tuple((p.page, p.layout.doubt) for p in pages if settings.layout and p.layout is not None
+                        and p.layout.doubt)
+    if plain_pages:
+        notes = [*notes, plain_order_note(plain_pages)]
     return ChunkPlan(
         chunks=tuple(chunks),
         raw_chars=sum(len(p.text) for p in pages),
@@ -290,7 +294,15 @@ def plan_chunks(
         read_peak_mb=stats.peak_mb if stats else None,
         removed=removed,
         ocr_pages=tuple((p.page, p.ocr_confidence) for p in pages if p.ocr_confidence is not None),
+        plain_pages=plain_pages,
     )
+
+
+def plain_order_note(plain_pages: tuple[tuple[int, str], ...]) -> str:
+    shown = "; ".join(f"page {page}: {why}" for page, why in plain_pages[:5])
+    more = f"; and {len(plain_pages) - 5} more" if len(plain_pages) > 5 else ""
+    return (f"{len(plain_pages)} page(s) were read in plain order, their layout not trusted ({shown}{more}). "
+            "Their running heads, page numbers, stamps, tables and figures were still removed, nothing else.")
 
 
 def _token_budget(settings: Settings) -> dict:

@@ -383,6 +383,12 @@ def _keep(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], sett
     out_pages: list[tuple[int, str]] = []
     flat: list[tuple[int, str, Block]] = []
     for (number, page), page_labels in zip(pages, labels):
+        flat += [(number, label, block) for block, label in zip(page.blocks, page_labels)]
+        if page.doubt:  # the blocks' text is not trusted: the plain text, less its furniture
+            text, furniture = _plain_less_furniture(page, page_labels)
+            removed += [Removed(number, label, block.text) for block, label in furniture]
+            out_pages.append((number, text))
+            continue
         footnote_starts = set()  # the marks the page's footnotes start with
         for block, label in zip(page.blocks, page_labels):
             if label == "footnote":
@@ -393,7 +399,6 @@ def _keep(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], sett
         parts: list[str] = []
         previous_open = False  # the last kept text block ended mid-sentence
         for block, label in zip(page.blocks, page_labels):
-            flat.append((number, label, block))
             if not _kept(label, settings):
                 removed.append(Removed(number, label, block.text))
                 if label == "math" and settings.math == "placeholder":
@@ -417,6 +422,32 @@ def _keep(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], sett
             removed += [Removed(number, "citation", span) for span in spans]
         out_pages.append((number, text))
     return Selected(pages=out_pages, removed=tuple(removed), labels=flat)
+
+
+# What geometry tells wherever the text comes from: the margins' furniture, and the cells
+# and labels of tables and figures (their lines are short pieces side by side).
+_CERTAIN = {"header", "footer", "page number", "stamp", "table", "figure"}
+
+
+def _plain_less_furniture(page: PageLayout, labels: list[str]) -> tuple[str, list[tuple[Block, str]]]:
+    """A page read in plain order (its layout in doubt): the plain text without the lines
+    made only of the words of its certain blocks (_CERTAIN), which geometry still tells from
+    the body; those (block, label) taken out. Nothing else is removed: the blocks that would
+    say what a caption or a footnote is are the ones in doubt."""
+    certain = [(block, label) for block, label in zip(page.blocks, labels) if label in _CERTAIN]
+    left = Counter(w for block, _ in certain for w in _words_of(block.text))
+    kept = []
+    for line in page.plain.split("\n"):
+        words = Counter(_words_of(line))
+        if words and not words - left:  # every word of the line is one of theirs
+            left -= words
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip(), certain
+
+
+def _words_of(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", text.lower())
 
 
 def _kept(label: str, settings: Settings) -> bool:

@@ -207,3 +207,41 @@ def test_font_size_counts_the_text_matrix_scale():
     (page,) = pages_of(buf.getvalue())
     assert page.text == "Scaled words keep their size."
     assert abs(page.blocks[0].size - 10) < 0.5
+
+
+# --------------------------------------------------------------------------- trust
+
+
+def _page_of(lines: list[str], per_block: int = 100) -> PageLayout:
+    blocks = []
+    for start in range(0, len(lines), per_block):
+        blocks.append(Block(tuple(Line(text, 72, 100 + 12 * k, 500, 110 + 12 * k, 10, "Times-Roman")
+                                  for k, text in enumerate(lines[start:start + per_block], start))))
+    return PageLayout(612, 792, tuple(blocks))
+
+
+PROSE = ("Knowledge distillation transfers what a large teacher model knows to a smaller student model "
+         "that is cheaper to run, and the student often keeps most of the teacher's accuracy on the task.")
+
+
+def test_blocks_with_the_plain_texts_words_in_its_order_are_trusted():
+    lines = [PROSE[i:i + 60] for i in range(0, len(PROSE), 60)]
+    plain = "\n".join(lines)
+    assert layout.trust(_page_of(lines), plain) is None
+    # Furniture, columns and floats in another order than the stream's: still the same words.
+    assert layout.trust(_page_of(lines[2:] + lines[:2]), plain) is None
+
+
+def test_words_split_or_lost_by_the_layout_are_a_doubt():
+    split = PROSE.replace("distillation", "distil lation").replace("teacher", "tea cher").replace("model", "mo del")
+    doubt = layout.trust(_page_of([split]), PROSE)
+    assert doubt is not None and "changed, split, glued or lost" in doubt
+    assert layout.trust(_page_of([PROSE[: len(PROSE) // 2]]), PROSE) is not None
+
+
+def test_lines_cut_into_pieces_and_shuffled_are_a_doubt():
+    rows = [" ".join(f"w{r}c{c}" for c in range(6)) for r in range(12)]  # the stream reads rows
+    by_column = [f"w{r}c{c}" for c in range(6) for r in range(12)]  # the blocks read cell by cell, down
+    doubt = layout.trust(_page_of(by_column, per_block=12), "\n".join(rows))
+    assert doubt is not None and "cut its lines into pieces" in doubt
+    assert layout.trust(_page_of(rows), "\n".join(rows)) is None

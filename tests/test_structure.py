@@ -171,3 +171,38 @@ def test_superscript_characters_glued_to_words_go_as_footnote_marks():
     selected = structure.select([(1, page)], Settings())
     assert selected.pages[0][1] == "Distilled students match their teachers on most benchmarks, while x² stays as it is."
     assert [(r.category, r.text) for r in selected.removed] == [("footnote mark", "¹"), ("footnote mark", "†")]
+
+
+def test_a_page_whose_layout_is_not_trusted_is_read_in_plain_order_less_its_furniture(tmp_path):
+    """Small print drawn row by row with wide gaps: the blocks would read it cell by cell down
+    the columns; the page is read in the PDF's own order instead, its running head and page
+    number still removed, and the report and NAME.removed.txt say so."""
+    from io import BytesIO
+
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    from pipeline.output import removed_file_text
+
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    for page in (1, 2):
+        c.setFont("Times-Italic", 7)
+        c.drawString(72, 750, "A Gazetteer of Small Places")
+        c.setFont("Times-Roman", 8)
+        for r in range(40):
+            for k in range(6):
+                c.drawString(72 + 80 * k, 700 - 12 * r, f"p{page}r{r}c{k}")
+        c.drawString(300, 40, str(page))
+        c.showPage()
+    c.save()
+    events = list(run(buf.getvalue(), Settings(use_llm=False)))
+    plan = next(e for e in events if isinstance(e, ChunkPlan))
+    text = next(e for e in events if isinstance(e, RunFinished)).text
+    assert [page for page, _ in plan.plain_pages] == [1, 2]
+    assert "cut its lines into pieces" in plan.plain_pages[0][1]
+    assert "p1r0c0 p1r0c1 p1r0c2" in " ".join(text.split())  # row by row, as drawn
+    assert "Gazetteer" not in text and not any(line.strip() in ("1", "2") for line in text.splitlines())
+    assert any("read in plain order" in note for note in plan.notes)
+    listed = removed_file_text(plan.removed, "g.pdf", True, plan.plain_pages)
+    assert "page 1 read in plain order, only its furniture removed" in listed

@@ -182,7 +182,7 @@ class RunState:
             self.plan, self.plan_at = event, time.monotonic()
             # The raw text and what the structure stage took out are known before any chunk
             # is cleaned: both are offered from now on.
-            removed = removed_file_text(event.removed, f"{self.name}.pdf", self.settings.layout)
+            removed = removed_file_text(event.removed, f"{self.name}.pdf", self.settings.layout, event.plain_pages)
             try:
                 self.raw_path.write_text(event.raw_text + ("\n" if event.raw_text else ""), encoding="utf-8")
                 self.removed_path.write_text(removed, encoding="utf-8")
