@@ -226,8 +226,8 @@ def read_layout(doc, number: int) -> PageLayout:
 
 _WORDS = re.compile(r"[^\W_]+")
 _TRUST_MIN_WORDS = 30  # fewer words on a page say too little to judge its layout
-_MAX_CHANGED = 0.10  # words of the plain text the blocks lose, or add, at most
-_MAX_INVENTED = 0.35  # word pairs the blocks set side by side that the plain text never does
+_MAX_CHANGED = 0.25  # words of the plain text the blocks lose, or add, at most
+_MAX_INVENTED = 0.60  # word pairs the blocks set side by side that the plain text never does
 _MAX_PIECES = 3.0  # the blocks' lines against the plain text's, when pairs are invented too
 
 

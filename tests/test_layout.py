@@ -233,7 +233,8 @@ def test_blocks_with_the_plain_texts_words_in_its_order_are_trusted():
 
 
 def test_words_split_or_lost_by_the_layout_are_a_doubt():
-    split = PROSE.replace("distillation", "distil lation").replace("teacher", "tea cher").replace("model", "mo del")
+    split = (PROSE.replace("distillation", "distil lation").replace("teacher", "tea cher").replace("model", "mo del")
+             .replace("student", "stu dent").replace("smaller", "small er").replace("accuracy", "accu racy"))
     doubt = layout.trust(_page_of([split]), PROSE)
     assert doubt is not None and "changed, split, glued or lost" in doubt
     assert layout.trust(_page_of([PROSE[: len(PROSE) // 2]]), PROSE) is not None
