@@ -19,6 +19,12 @@ inside a band when the band's blocks leave a gutter free from top to bottom (one
 three columns, full-width titles, abstracts and floats between them). Rotated text (an
 arXiv side stamp) is a block of its own, last.
 
+Each page's blocks are checked against its plain text, PDFium's characters in the order
+the PDF draws them (`trust`): words changed, split, glued or lost, or lines cut into pieces
+beside words they never follow, put the page in doubt (PageLayout.doubt), and its plain text
+is then kept with it (PageLayout.plain) to be read instead (pipeline.structure removes only
+the furniture, tables and figures geometry still finds).
+
 Superscript marks (digits or footnote symbols, raised and smaller than their line) are
 kept out of the line's text and recorded with their place: pipeline.structure decides
 whether they are footnote marks.
