@@ -275,6 +275,16 @@ DATES_LINE = re.compile(
     r"(?:\s*[;,/]\s*(?:received|accepted|revised|published(?:\s+online)?)\s*:?\s*"
     r"(?:\d{1,2}\s+)?(?:" + MONTHS + r")[a-z]*\.?\s+(?:\d{1,2},?\s+)?(?:19|20)\d\d)*\.?)"
 )
+# Dates in any order, as in "Last updated 2020 June 10; in original form 2013 September 5",
+# "Received 3 November 2014", "Accepted: March 5, 2021".
+_DATE = (r"(?:(?:\d{1,2}\s+)?(?:" + MONTHS + r")[a-z]*\.?\s+(?:\d{1,2},?\s+)?(?:19|20)\d\d"
+         r"|(?:19|20)\d\d\s+(?:" + MONTHS + r")[a-z]*\.?(?:\s+\d{1,2})?)")
+_DATE_WORD = r"(?:last\s+updated|in\s+original\s+form|received|accepted|revised|submitted|published(?:\s+online)?)"
+DATED_LINE = re.compile(rf"(?i:{_DATE_WORD}\s*:?\s*(?:on\s+)?{_DATE}(?:\s*[;,.]\s*{_DATE_WORD}\s*:?\s*{_DATE})*\.?)")
+# A venue line: "Proceedings of the ASME 2023", "in: Proceedings European Conference on
+# Computer Vision 2006. See also ...", "In Proceedings of ACL 2024" (a whole short line).
+VENUE_LINE = re.compile(r"(?i:(?:in\s*:?\s*)?proceedings\s+(?:of\s+(?:the\s+)?)?)[\w&,.:'’()\- ]{0,100}?"
+                        r"(?:19|20)\d\d\b.{0,80}")
 # A line of e-mail addresses, with an optional label: "{a,b}@gmail.com c@umd.edu",
 # "Correspondence to: Jane Doe <jane@uni.edu>", "Email: x@y.org".
 EMAIL_LINE = re.compile(
@@ -291,6 +301,8 @@ FURNITURE = (
     ("preprint", PREPRINT_LINE),
     ("published", PUBLISHED_LINE),
     ("dates", DATES_LINE),
+    ("dates", DATED_LINE),
+    ("journal", VENUE_LINE),
     ("journal", JOURNAL_WEB_LINE),
     ("journal", JOURNAL_LINE),
     ("email", EMAIL_LINE),
@@ -329,3 +341,29 @@ def is_furniture_line(line: str) -> str | None:
         if pattern.fullmatch(line):
             return category
     return None
+
+
+# --- the first page's front matter ---------------------------------------------------------
+
+# An affiliation: an institution, then an address ("Department of Physics, ETH Zurich, 8093
+# Zurich, Switzerland"), maybe after a marker ("aDepartment", "1 Institute", "* School").
+AFFILIATION_LINE = re.compile(
+    r"(?:[a-z0-9*\u2020\u2021]{1,2}\s*)?"
+    r"(?:.{0,60}\b)?(?:Department|Dept\.|Division|University|Universit[äéà]t?|Institute|Institut|Laborator(?:y|ies)"
+    r"|School\s+of|Faculty|College|Hospital|Cent(?:er|re)\s+(?:for|of)|Academy|GmbH|Inc\.|Ltd\.?|Corporation"
+    r"|Research\s+(?:Center|Centre|Institute|Laboratory)|AG\b)"
+    r"[^.!?]{0,160},[^.!?]{0,160}"
+)
+# A line of a first page's labelled front matter ("Correspondence: ...", "Citation: ...",
+# "Academic Editor: ...", "Tel.: +1 ...").
+FRONT_MATTER_LABEL = re.compile(
+    r"(?:[*\u2020\u2021]\s*)?(?i:correspondence|corresponding\s+author|citation|academic\s+editors?"
+    r"|received|revised|accepted|published|copyright|publisher[’']s\s+note|tel\.?|phone|fax|web|e-?mail)\s*:"
+)
+
+
+def is_front_matter_line(line: str) -> bool:
+    """An affiliation, a labelled front-matter line or an e-mail line (a whole line)."""
+    line = " ".join(line.split())
+    return bool(line) and len(line) <= 200 and bool(
+        AFFILIATION_LINE.fullmatch(line) or FRONT_MATTER_LABEL.match(line) or EMAIL_LINE.fullmatch(line))

@@ -130,14 +130,25 @@ def _furniture(block: Block, page: PageLayout, size: float, body_top: float, bod
     top_zone = block.bottom <= body_top + 1 and block.top < page.height * _MARGIN * 1.4
     bottom_zone = block.top >= body_bottom - 1 and block.bottom > page.height * (1 - _MARGIN * 1.4)
     if len(block.lines) <= 3 and len(text) <= 250:
-        kinds = {patterns.is_furniture_line(line.text) for line in block.lines}
-        kinds.discard("email")  # an e-mail line is the author block's, not furniture
-        if kinds == {"page number"}:
+        kinds = [patterns.is_furniture_line(line.text) for line in block.lines]
+        found = set(kinds) - {"email"}  # an e-mail line is the author block's, not furniture
+        if found == {"page number"}:
             # A lone number is a page number in the margins only (elsewhere: a table cell).
             if top_zone or bottom_zone:
                 return "page number"
-        elif kinds and None not in kinds:
+        elif found and None not in found:
             return "stamp"
+        # A copyright, licence, DOI or venue line followed by a pointer to more ("See also
+        # LNCS-Homepage: http://..."): the block is the notice.
+        elif kinds[0] not in (None, "page number", "email") and all(
+                kind is not None or patterns.URL.search(line.text) for kind, line in zip(kinds, block.lines)):
+            return "stamp"
+    # A venue header above the body ("Proceedings of the ASME 2023" and its lines).
+    if top_zone and len(block.lines) <= 5 and patterns.VENUE_LINE.fullmatch(" ".join(block.lines[0].text.split())):
+        return "stamp"
+    # A web address alone in a margin: a running head ("www.nature.com/scientificreports").
+    if (top_zone or bottom_zone) and len(block.lines) == 1 and patterns.URL.fullmatch(text):
+        return "header" if top_zone else "footer"
     if _is_paragraph(block, size) or len(block.lines) > 2:
         return ""
     if (top_zone or bottom_zone) and _PAGE_NUMBER.fullmatch(text):
@@ -265,6 +276,7 @@ def _label_page(page: PageLayout, labels: list[str], size: float, first: bool, b
                 break
     if first:
         _label_front(blocks, labels, size)
+        _label_front_matter(blocks, labels, size)
     for i, block in enumerate(blocks):
         if labels[i] == "body" and _ABSTRACT.match(block.text):
             labels[i] = "abstract"
@@ -299,6 +311,28 @@ def _overlaps(a: Block, b: Block, loose: bool = False) -> bool:
     """Whether two blocks share some horizontal extent (loose: or sit within a column's width)."""
     margin = 40.0 if loose else 0.0
     return min(a.x1, b.x1) + margin > max(a.x0, b.x0)
+
+
+_NOTICE_LABEL = re.compile(r"(?i:citation|academic\s+editors?|received|revised|accepted|published|copyright"
+                           r"|publisher[\u2019']s\s+note)\s*:")
+
+
+def _label_front_matter(blocks: tuple[Block, ...], labels: list[str], size: float) -> None:
+    """The first page's front matter wherever its layout puts it (a sidebar, under the
+    abstract, at a column's foot): blocks made of affiliations, correspondence and e-mail
+    lines are the author block's; a small block led by "Citation:", "Received:",
+    "Copyright:" (a journal's sidebar) is a notice. Running text at the body's size is
+    left alone."""
+    for i, block in enumerate(blocks):
+        if labels[i] not in ("body", "heading", "") or block.size > size + 0.5:
+            continue
+        lines = [line.text for line in block.lines]
+        if block.size < size - 0.5 and _NOTICE_LABEL.match(lines[0].lstrip("*\u2020\u2021 ")):
+            labels[i] = "stamp"
+            continue
+        front = sum(patterns.is_front_matter_line(line) for line in lines)
+        if patterns.is_front_matter_line(lines[0]) and front >= 0.6 * len(lines):
+            labels[i] = "authors"
 
 
 def _label_front(blocks: tuple[Block, ...], labels: list[str], size: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline import patterns
 from pipeline.patterns import is_furniture_line, remove_citations, remove_footnote_marks
 
 
@@ -109,3 +110,35 @@ def test_furniture_lines(line, kind):
 )
 def test_body_lines_are_not_furniture(line):
     assert is_furniture_line(line) is None
+
+
+@pytest.mark.parametrize("line,kind", [
+    ("Last updated 2020 June 10; in original form 2013 September 5", "dates"),
+    ("Received 3 November 2014", "dates"),
+    ("Accepted: March 5, 2021", "dates"),
+    ("Proceedings of the ASME 2023", "journal"),
+    ("in: Proceedings European Conference on Computer Vision 2006. See also BibTEX entry below.", "journal"),
+    ("We received the data in March 2020 and accepted it after a check.", None),
+    ("The proceedings of the 2023 meeting were long.", None),
+])
+def test_dates_and_venue_lines(line, kind):
+    assert patterns.is_furniture_line(line) == kind
+
+
+@pytest.mark.parametrize("line", [
+    "Department of Physics, ETH Zurich, 8093 Zurich, Switzerland",
+    "aDepartment of Physics, J.K. Institute of Science, Jawahar Nagar, Trivandrum, 695013, Kerala, India",
+    "Covestro Deutschland AG, Kaiser-Wilhelm-Allee 60, 51373 Leverkusen, Germany",
+    "* Correspondence: hala.faragalla@unityhealth.to",
+    "{matthias.muehlich,til.aach}@lfb.rwth-aachen.de",
+])
+def test_front_matter_lines(line):
+    assert patterns.is_front_matter_line(line)
+
+
+@pytest.mark.parametrize("line", [
+    "The University of Toronto study found that, in 2020, most participants agreed.",
+    "Knowledge distillation transfers what a teacher knows, and the student keeps most of it.",
+])
+def test_sentences_are_not_front_matter(line):
+    assert not patterns.is_front_matter_line(line)

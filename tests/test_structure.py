@@ -206,3 +206,33 @@ def test_a_page_whose_layout_is_not_trusted_is_read_in_plain_order_less_its_furn
     assert any("read in plain order" in note for note in plan.notes)
     listed = removed_file_text(plan.removed, "g.pdf", True, plan.plain_pages)
     assert "page 1 read in plain order, only its furniture removed" in listed
+
+
+def test_first_page_front_matter_venue_header_and_a_web_address_head_are_not_body():
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(lines, top, size=10.0, font="Times-Roman", x=54):
+        return Block(tuple(Line(text, x, top + k * size * 1.2, 540, top + k * size * 1.2 + size, size, font)
+                           for k, text in enumerate(lines)))
+
+    body = ("The student model approximates the teacher on every benchmark we tried, and it keeps most "
+            "of what the teacher knows at a fraction of the cost of running it.")
+    lines = [body[i:i + 80] for i in range(0, len(body), 80)]
+    first = PageLayout(612, 792, (
+        block(["Proceedings of the ASME 2023", "International Mechanical Engineering Congress", "IMECE2023"], 30, 9),
+        block(["A Study of Small Students"], 110, 18, "Times-Bold"),
+        block(["Department of Physics, ETH Zurich, 8093 Zurich, Switzerland",
+               "* Correspondence: jane@ethz.ch"], 150, 8),
+        block(["Citation: Doe, J.; Roe, R. A Study of", "Small Students. Curr. Stud. 2023, 30, 1-9."], 190, 7),
+        block(lines * 3, 260), block(lines * 3, 400),
+    ))
+    second = PageLayout(612, 792, (
+        block(["www.nature.com/scientificreports"], 14, 11, "Times-Bold"),
+        block(lines * 3, 90), block(lines * 3, 300),
+    ))
+    labels = structure.classify([(1, first), (2, second)])
+    assert labels[0][0] == "stamp"  # the venue header
+    assert labels[0][1] == "title"
+    assert labels[0][2] == "authors" and labels[0][3] == "stamp"
+    assert labels[0][4:] == ["body", "body"]
+    assert labels[1][0] == "header" and labels[1][1:] == ["body", "body"]
