@@ -37,7 +37,6 @@ beyond turning PDFium's line-end hyphen marker back into "-".
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import math
 import re
@@ -246,11 +245,10 @@ def trust(layout: PageLayout, plain: str) -> str | None:
     and must not cut the page's lines into pieces set side by side with words they never
     met (scrambled small print). Thresholds: no page of the real corpus where the blocks
     read better than plain text falls back (docs/QUALITY.md)."""
-    plain_words = [w.lower() for w in _WORDS.findall(plain)]
+    plain_words = words_of(plain)
     if len(plain_words) < _TRUST_MIN_WORDS:
         return None
-    text = layout.text
-    words = [w.lower() for w in _WORDS.findall(text)]
+    words = words_of(layout.text)
     shared = sum((Counter(words) & Counter(plain_words)).values())
     changed = max(1 - shared / len(plain_words), 1 - shared / max(1, len(words)))
     if changed > _MAX_CHANGED:
@@ -264,6 +262,11 @@ def trust(layout: PageLayout, plain: str) -> str | None:
         return (f"the layout cut its lines into pieces ({lines} against {plain_lines}) and set {invented:.0%} of "
                 "its words beside words they do not follow on the page")
     return None
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-cased words (letters and digits): words_of("Page 3, Fig_a") -> ["page", "3", "fig", "a"]."""
+    return [w.lower() for w in _WORDS.findall(text)]
 
 
 def _plain_lines(plain: str) -> str:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from pipeline import patterns
 from pipeline.events import Removed
-from pipeline.layout import Block, PageLayout
+from pipeline.layout import Block, PageLayout, words_of
 from pipeline.settings import Settings
 
 LABELS = (
@@ -469,19 +469,15 @@ def _plain_less_furniture(page: PageLayout, labels: list[str]) -> tuple[str, lis
     the body; those (block, label) taken out. Nothing else is removed: the blocks that would
     say what a caption or a footnote is are the ones in doubt."""
     certain = [(block, label) for block, label in zip(page.blocks, labels) if label in _CERTAIN]
-    left = Counter(w for block, _ in certain for w in _words_of(block.text))
+    left = Counter(w for block, _ in certain for w in words_of(block.text))
     kept = []
     for line in page.plain.split("\n"):
-        words = Counter(_words_of(line))
+        words = Counter(words_of(line))
         if words and not words - left:  # every word of the line is one of theirs
             left -= words
             continue
         kept.append(line)
     return "\n".join(kept).strip(), certain
-
-
-def _words_of(text: str) -> list[str]:
-    return re.findall(r"[^\W_]+", text.lower())
 
 
 def _kept(label: str, settings: Settings) -> bool:

@@ -272,38 +272,10 @@ def test_a_model_folder_that_cannot_load_ends_the_run_with_its_cause_and_the_ser
 @pytest.fixture(scope="module")
 def damaged_server(damaged, tmp_path_factory):
     """`python app.py --model DAMAGED`: the model's background load fails at start-up."""
-    import socket
-    import subprocess
-    import sys
+    from tests.app_process import app_process
 
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("damaged-server") / "server.log"
-    root = Path(__file__).resolve().parent.parent
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "app.py", "--model", damaged, "--port", str(port)], cwd=root,
-                                   env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "the server did not answer"
-            try:
-                if httpx.get(url + "config", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        yield SimpleNamespace(url=url, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with app_process(["--model", damaged], log=tmp_path_factory.mktemp("damaged-server") / "server.log") as url:
+        yield SimpleNamespace(url=url)
 
 
 @slow

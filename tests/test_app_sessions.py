@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -426,46 +423,15 @@ def test_the_page_limit_is_a_setting_and_its_note_is_shown(server, pdfs):
 # a second server with a 1 MB upload limit, as an operator starts it
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
     """`python app.py --max-file-size 1mb --read-timeout 2` (no model: runs are rules only)."""
-    import httpx
+    from tests.app_process import app_process
 
-    port = free_port()
     log = tmp_path_factory.mktemp("small-server") / "server.log"
-    env = {**os.environ, "PDF_CLEANER_MODEL": str(ROOT / "no-such-model"), "HF_HUB_OFFLINE": "1"}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port), "--max-file-size", "1mb",
-             "--read-timeout", "2"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/"
-
-    def up():
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            return httpx.get(url + "config", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(up, "the server answers", 300)
+    env = {"PDF_CLEANER_MODEL": str(ROOT / "no-such-model")}
+    with app_process(["--max-file-size", "1mb", "--read-timeout", "2"], log=log, env=env) as url:
         yield SimpleNamespace(url=url, limit=1024 * 1024)
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -232,7 +232,7 @@ def test_a_damaged_model_folder_fails_its_background_load_and_each_run_says_why(
     for _ in range(2):  # the server keeps serving: the next run fails the same way, at once
         updates = controller.clean(pdf, "tab", {**FORM, "model": damaged})
         with pytest.raises(UserError, match=r"weight files cannot be read.*Or tick 'rules only'"):
-            seen = [u.state for u in updates]
+            list(updates)
         state = controller.sessions.current("tab")
         assert not state.busy and "weight files cannot be read" in state.error
     done = list(controller.clean(pdf, "tab", {**FORM, "rules_only": True}))[-1].state
