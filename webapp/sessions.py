@@ -300,7 +300,11 @@ class RunState:
             if self.complete:
                 self.partial_path.unlink(missing_ok=True)
             elif clean.is_file():
-                shutil.copyfile(clean, self.partial_path)
+                # Copied aside, then renamed: the page may still be reading the copy offered
+                # by the last update, and an open copy must never be seen half written.
+                copy = self.partial_path.with_name(self.partial_path.name + ".tmp")
+                shutil.copyfile(clean, copy)
+                os.replace(copy, self.partial_path)
                 clean = self.partial_path
         except OSError:  # the folder went away with its session
             return []
