@@ -51,12 +51,16 @@ _BLOCK_GAP = 0.9  # lines further apart vertically than this start a new block
 _LABEL_GAP = 2.5  # a section number or list label may stand this far before its text
 _OCR_WORD_GAP = 4.0  # words of an OCR text layer, next to each other in it, may be this far apart
 _INDENT = 0.6  # a line starting this much right of its block starts a paragraph
+_FULL_LINE = 2.5  # a line ending closer than this to its block's right edge fills it
 _MIN_GUTTER = 6.0  # points: a free vertical strip at least this wide separates columns
 _WIDE = 0.6  # a block wider than this share of its region spans the columns
 _MAX_CHARS = 400_000  # characters read per page at most (bounded time on hostile files)
 _HYPHEN_MARK = re.compile("[\x02\ufffe]")  # PDFium's mark for a hyphen that ends a line
 _CONTROLS = re.compile("[\x00-\x1f\x7f]")
 _MARK = re.compile(r"[0-9*\u2020\u2021\u00a7\u00b6,]{1,4}")  # digits, * † ‡ § ¶ (and "1,2")
+# A list item's first line: a bullet or dash, or "1." "(a)" "b)", then its text.
+_LIST_ITEM = re.compile(r"(?:[\u2022\u25e6\u25aa\u2013\u2014*\-]|\(?[a-z\d]{1,2}[.)])\s")
+_SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
 _SUBSET = re.compile(r"^[A-Z]{6}\+")  # "ABCDEF+Times-Roman": the subset tag is not the font
 # A section number or list label: "1", "6.2", "A.1", "IV.", "(a)", "3)", "•"
 _LABEL = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,3}\.?|[A-Z](?:\.\d{1,2}){1,3}\.?|[IVX]{1,4}\.|\(?[a-z\d]\)|[\u2022\u25e6\u25aa\u2013\u2014-]")
@@ -112,16 +116,31 @@ class Block:
         return sum(len(line.text) for line in self.lines)
 
     def paragraphs(self) -> list[list[Line]]:
-        """The block's lines split where a line is indented past the block's left edge."""
+        """The block's lines split where a line is indented past the block's left edge, where
+        a list item starts at it, or where a line comes back to it after hanging ones. An
+        indented line goes on the paragraph before it where that one plainly runs on: its
+        last line ends in a hyphen, or fills the line without ending a sentence (a
+        description list's hanging lines: "final Set up for the final copy of a paper: page
+        num-" / "    bering to come from elsewhere"), or the paragraph is a list item and
+        the line hangs under its text."""
         out: list[list[Line]] = []
-        left = self.x0
+        left, right = self.x0, self.x1
         for line in self.lines:
-            if out and line.x0 - left > _INDENT * line.size and len(self.lines) > 1:
+            indent = _INDENT * line.size
+            if not out:
                 out.append([line])
-            elif out:
-                out[-1].append(line)
+            elif line.x0 - left > indent:
+                item, previous = out[-1][0], out[-1][-1]
+                runs_on = previous.text.endswith("-") or (
+                    right - previous.x1 < _FULL_LINE * line.size and not _SENTENCE_END.search(previous.text))
+                if runs_on or (_LIST_ITEM.match(item.text) and line.x0 - item.x0 > indent):
+                    out[-1].append(line)
+                else:
+                    out.append([line])
+            elif _LIST_ITEM.match(line.text) or out[-1][-1].x0 - out[-1][0].x0 > indent:
+                out.append([line])  # a list item, or the end of a hanging paragraph
             else:
-                out.append([line])
+                out[-1].append(line)
         return out
 
 

@@ -658,8 +658,10 @@ def dehyphenate(left: str, right: str, vocab: Counter[str], interleaved: bool) -
     Policy, with the document itself as the dictionary: the form (joined or hyphenated)
     that occurs more often elsewhere wins (a tie keeps the hyphen). When neither occurs:
     a capital or digit starting the second part, or a digit ending the first, keeps the
-    hyphen; two parts that are both words of the document keep it; anything else is a
-    syllable break and is joined. In a document whose columns pypdf interleaved
+    hyphen, and so does a compound already going on ("zero-width-non-" / "joiner"); two
+    parts that are both words of the document keep it; then a joined form that is a word
+    (wordfreq) is joined, and two parts that are both words keep it ("alkyl" /
+    "substituted"); anything else is a syllable break and is joined. In a document whose columns pypdf interleaved
     (_looks_interleaved) the next line is usually not the continuation, so there only
     the first rule applies and an unconfirmed pair stays apart ("revo- lutionize" rather
     than "attainto").
@@ -685,7 +687,13 @@ def dehyphenate(left: str, right: str, vocab: Counter[str], interleaved: bool) -
         return None
     if tail[0].isupper() or tail[0].isdigit() or head[-1].isdigit():
         return "keep"
+    if re.search(r"[^\W_]-[^\W_]+$", left):  # a compound going on: "zero-width-non-" / "joiner"
+        return "keep"
     if vocab[head.lower()] and vocab[tail.lower()]:
+        return "keep"
+    if words.is_word(head + tail):  # "discus" / "sion"
+        return "join"
+    if words.is_word(head) and words.is_word(tail):  # "alkyl" / "substituted", "odd" / "numbered"
         return "keep"
     return "join"
 

@@ -54,7 +54,8 @@ _RUN = re.compile(r"[A-Za-z]+")
 _ACRONYM = re.compile(r"[A-Z]{2,}s?")
 _SKIP_TOKEN = re.compile(
     r"@|://|www\.|\\[A-Za-z]"
-    r"|[A-Za-z0-9-]\.(?:com|org|net|edu|gov|io|ai|html?|pdf|py|md|txt)\b",
+    r"|[A-Za-z0-9-]\.(?:com|org|net|edu|gov|io|ai|html?|pdf|py|md|txt"
+    r"|tex|sty|cls|bib|bst|json|csv|xml|ya?ml|cfg|ini|sh|js|ts|cpp|java|rs|zip|png|jpe?g|svg|docx?|xlsx?|pptx?)\b",
     re.I,
 )
 # "technology.Despite": a lower-case word, a sentence end, a capitalised word.

@@ -246,3 +246,33 @@ def test_lines_cut_into_pieces_and_shuffled_are_a_doubt():
     doubt = layout.trust(_page_of(by_column, per_block=12), "\n".join(rows))
     assert doubt is not None and "cut its lines into pieces" in doubt
     assert layout.trust(_page_of(rows), "\n".join(rows)) is None
+
+
+def _block(*rows: tuple[float, float, str]) -> Block:
+    """Lines 12 pt apart, each (x0, x1, text), in 10 pt type."""
+    return Block(tuple(Line(text, x0, 100 + 12 * k, x1, 110 + 12 * k, 10.0, "Times-Roman")
+                       for k, (x0, x1, text) in enumerate(rows)))
+
+
+def test_paragraphs_start_at_an_indent_but_not_at_a_hanging_line():
+    def texts(block):
+        return [[line.text for line in lines] for lines in block.paragraphs()]
+
+    # First-line indents: each indented line after a short last line starts a paragraph.
+    indented = _block((90, 400, "The first paragraph starts"), (72, 400, "and goes on to its end."),
+                      (90, 400, "The second starts here"), (72, 250, "and ends."))
+    assert texts(indented) == [["The first paragraph starts", "and goes on to its end."],
+                               ["The second starts here", "and ends."]]
+    # A description list: a term at the left, its text hanging under it.
+    described = _block((72, 400, "final Set up for the final copy of a paper: page num-"),
+                       (92, 400, "bering to come from elsewhere."),
+                       (72, 400, "draft Set up for a draft copy of a paper (this is the"),
+                       (92, 300, "default setting)."))
+    assert texts(described) == [["final Set up for the final copy of a paper: page num-", "bering to come from elsewhere."],
+                                ["draft Set up for a draft copy of a paper (this is the", "default setting)."]]
+    # Bullets: the item's lines hang under its text, and the next bullet starts a new one.
+    bullets = _block((72, 400, "\u2022 The tables do not use vertical rules. See"),
+                     (80, 380, "the booktabs package for a nice discus-"), (80, 200, "sion of this topic."),
+                     (72, 400, "\u2022 And last but not least"))
+    assert texts(bullets) == [["\u2022 The tables do not use vertical rules. See", "the booktabs package for a nice discus-",
+                               "sion of this topic."], ["\u2022 And last but not least"]]

@@ -300,6 +300,11 @@ def test_lines_repeated_on_few_pages_stay():
         ("in", "depth statements", {"in": 9, "depth": 1}, "keep"),
         ("be", "tween", {"between": 3, "be": 4}, "join"),
         ("char", "(e.g.", {}, None),
+        # Nothing elsewhere in the document: the word list decides.
+        ("discus", "sion of this topic.", {}, "join"),
+        ("alkyl", "substituted allyloxysilane", {"alkyl": 1}, "keep"),
+        ("odd", "numbered pages", {}, "keep"),
+        ("zero-width-non", "joiner and", {}, "keep"),
     ],
 )
 def test_dehyphenation_policy(left, right, vocab, expected):
