@@ -367,3 +367,25 @@ def is_front_matter_line(line: str) -> bool:
     line = " ".join(line.split())
     return bool(line) and len(line) <= 200 and bool(
         AFFILIATION_LINE.fullmatch(line) or FRONT_MATTER_LABEL.match(line) or EMAIL_LINE.fullmatch(line))
+
+
+# A thesis's title page: "A dissertation submitted in fulfilment of the requirements for
+# the degree of", "Thesis presented for the degree of Master of Science".
+DEGREE_STATEMENT = re.compile(
+    r"(?i:\b(?:thesis|dissertation)\b.{0,40}\b(?:submitted|presented)\b|\bfulfil{1,2}ment\s+of\s+the\s+requirements"
+    r"|\bfor\s+the\s+degree\s+of\b)"
+)
+# The statements a university requires in a thesis's front matter, as their heading reads:
+# "Originality Statement", "Copyright Statement", "Declaration of Authorship",
+# "Statutory Declaration", "Certificate of Originality".
+STATEMENT_HEADING = re.compile(
+    r"(?i:(?:originality|copyright|authenticity|access|plagiarism|candidate[’']?s?|authors?[’']?s?)\s+"
+    r"(?:statement|declaration)|(?:statutory\s+)?declaration(?:\s+of\s+(?:originality|authorship|academic\s+integrity))?"
+    r"|certificate\s+of\s+(?:originality|authorship))"
+)
+# A running head made of the authors' names: "Schwarz et al.", "Fairbairns & TUGboat
+# editors", "M. Muehlich and T. Aach" (a whole line in the top margin).
+_NAME = r"(?:[A-Z]\.\s*)*[A-Z][\w'’\-]+"
+RUNNING_AUTHORS = re.compile(
+    rf"{_NAME}(?:\s+{_NAME})?(?:\s+et\s+al\.?|(?:\s*(?:,|and|&)\s*{_NAME}(?:\s+{_NAME})?)+(?:\s+(?:editors?|eds?\.))?)"
+)

@@ -10,7 +10,7 @@ extent), its font size relative to the body text's, repetition across pages, and
 patterns (pipeline.patterns). Single pages work: repetition only adds evidence.
 
     furniture        header, footer, page number, stamp (rotated text, download / journal /
-                     DOI / copyright lines): always dropped
+                     DOI / copyright lines, a thesis's required statements): always dropped
     figure, table    text inside a figure or a table (labels, cells): always dropped
     title, heading   kept, each as a plain line of its own
     abstract, body   kept
@@ -58,6 +58,7 @@ _ON_ITS_OWN = {"title", "heading"}  # kept as a plain line, a paragraph of its o
 EQUATION = "[equation]"
 
 _MARGIN = 0.09  # of the page height: top and bottom strips where furniture lives
+_FRONT_PAGES = 12  # a thesis's required statements come within its first pages
 _REFERENCES = re.compile(r"(?:\d+\.?\s*|[IVX]+\.\s*)?(references|bibliography|literature cited|works cited|reference list)\s*", re.I)
 _APPENDIX = re.compile(r"(?:appendix|appendices|supplementary material|supplementary information|supplemental material)\b.{0,80}", re.I)
 _LETTERED = re.compile(r"[A-H](?:\.\d+)*\.?\s+[A-Z][^.]{2,80}")  # "A Proofs", "B.1 Setup" after the references
@@ -117,6 +118,8 @@ def classify(pages: Sequence[tuple[int, PageLayout]]) -> list[list[str]]:
         for i, block in enumerate(page.blocks):
             labels[p][i] = _furniture(block, page, size, body_top, body_bottom, (p, i) in repeated, bool(body))
         _label_page(page, labels[p], size, first=(p == 0 and number == 1), body=body)
+        if p < _FRONT_PAGES:
+            _label_thesis_front(page.blocks, labels[p], first=(p == 0 and number == 1))
     _label_sections(pages, labels)
     return labels
 
@@ -146,6 +149,9 @@ def _furniture(block: Block, page: PageLayout, size: float, body_top: float, bod
     # A venue header above the body ("Proceedings of the ASME 2023" and its lines).
     if top_zone and len(block.lines) <= 5 and patterns.VENUE_LINE.fullmatch(" ".join(block.lines[0].text.split())):
         return "stamp"
+    # The authors' names alone above or below the body: a running head ("Schwarz et al.").
+    if (top_zone or bottom_zone) and has_body and len(block.lines) == 1 and patterns.RUNNING_AUTHORS.fullmatch(text):
+        return "header" if top_zone else "footer"
     # A web address alone in a margin: a running head ("www.nature.com/scientificreports").
     if (top_zone or bottom_zone) and len(block.lines) == 1 and patterns.URL.fullmatch(text):
         return "header" if top_zone else "footer"
@@ -313,6 +319,23 @@ def _overlaps(a: Block, b: Block, loose: bool = False) -> bool:
     return min(a.x1, b.x1) + margin > max(a.x0, b.x0)
 
 
+def _label_thesis_front(blocks: tuple[Block, ...], labels: list[str], first: bool) -> None:
+    """A thesis's front matter: on a first page that says "submitted ... for the degree
+    of", every short block but the title is the title page's (author, degree, school,
+    date: authors); a required statement ("Originality Statement", "Declaration of
+    Authorship"), from its heading to the next other heading, is a notice (stamp)."""
+    if first and any(patterns.DEGREE_STATEMENT.search(" ".join(b.text.split())) for b in blocks):
+        for i, block in enumerate(blocks):
+            if labels[i] in ("body", "heading", "") and len(block.lines) <= 4:
+                labels[i] = "authors"
+    statement = False
+    for i, block in enumerate(blocks):
+        if labels[i] in ("heading", "stamp", "title") and len(block.lines) <= 2:
+            statement = bool(patterns.STATEMENT_HEADING.fullmatch(" ".join(block.text.split()).strip(" .:")))
+        if statement and labels[i] not in ("header", "footer", "page number"):
+            labels[i] = "stamp"
+
+
 _NOTICE_LABEL = re.compile(r"(?i:citation|academic\s+editors?|received|revised|accepted|published|copyright"
                            r"|publisher[\u2019']s\s+note)\s*:")
 
@@ -338,9 +361,14 @@ def _label_front_matter(blocks: tuple[Block, ...], labels: list[str], size: floa
 def _label_front(blocks: tuple[Block, ...], labels: list[str], size: float) -> None:
     """Title, then the author block under it, on the document's first page."""
     candidates = [i for i, b in enumerate(blocks) if labels[i] in ("heading", "figure", "body", "") and b.size >= size * 1.25]
-    if not candidates:
-        return
-    title = max(candidates, key=lambda i: (blocks[i].size, -blocks[i].top))
+    if candidates:
+        title = max(candidates, key=lambda i: (blocks[i].size, -blocks[i].top))
+    else:
+        # A title set at the body's size (TUGboat): the first heading, unnumbered, before any running text.
+        first = next((i for i, label in enumerate(labels) if label in ("heading", "body", "abstract")), None)
+        if first is None or labels[first] != "heading" or _NUMBERED.match(blocks[first].text):
+            return
+        title = first
     labels[title] = "title"
     for i in range(title + 1, len(blocks)):
         block = blocks[i]
