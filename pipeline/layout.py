@@ -413,7 +413,11 @@ def _lines(runs: list[_Run]) -> list[Line]:
             main = row[0]
             height = min(main.bottom - main.top, run.bottom - run.top)
             overlap = min(main.bottom, run.bottom) - max(main.top, run.top)
-            if height > 0 and overlap / height >= share:
+            # A run under another of the row, on a baseline of its own, is on the next line,
+            # however tall the row's main run (a heading beside two lines of the next column).
+            if height > 0 and overlap / height >= share and not any(
+                    min(r.x1, run.x1) - max(r.x0, run.x0) > 0.5 * run.size
+                    and abs(r.bottom - run.bottom) > 0.5 * min(r.size, run.size) for r in row):
                 best, share = row, overlap / height
         if best is None:
             rows.append([run])
@@ -429,7 +433,9 @@ def _lines(runs: list[_Run]) -> list[Line]:
             if segment:
                 right = max(r.x1 for r in segment)
                 gap = run.x0 - right
-                size = max(run.size, segment[0].size, 1.0)
+                # In the smaller text's size: a gutter beside a large heading is as narrow
+                # as the body text's, not the heading's.
+                size = max(min(run.size, segment[-1].size), 1.0)
                 # A section number or a list label set a quad or more before its text, in
                 # its font, and nearer to it than to what is before it ("1  Introduction",
                 # "(a)  Each"), stays on its line; line numbers in a margin (smaller, in a

@@ -276,3 +276,28 @@ def test_paragraphs_start_at_an_indent_but_not_at_a_hanging_line():
                      (72, 400, "\u2022 And last but not least"))
     assert texts(bullets) == [["\u2022 The tables do not use vertical rules. See", "the booktabs package for a nice discus-",
                                "sion of this topic."], ["\u2022 And last but not least"]]
+
+
+def test_a_tall_heading_beside_the_next_column_keeps_to_its_own_column():
+    """A 17 pt heading in the left column, 14 pt from two 9.5 pt lines of the right one (an
+    IRS instructions page): the lines beside it are the right column's, not the heading's."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    left = ["The first column's text runs", "down the page in small print,", "line after line, and ends",
+            "here at the column's foot."]
+    right = ["Domestic production activities", "deduction. The deduction rate for", "2007 is increased to 6%.",
+             "Unreported social security and", "Medicare tax on wages. If you are"]
+    c.setFont("Helvetica-Bold", 17)
+    c.drawString(42, 590, "General Instructions")
+    c.setFont("Helvetica", 9.5)
+    for k, text in enumerate(left):
+        c.drawString(42, 566 - 10 * k, text)
+    for k, text in enumerate(right):
+        c.drawString(42 + stringWidth("General Instructions", "Helvetica-Bold", 17) + 14, 594 - 10 * k, text)
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line.text for block in page.blocks for line in block.lines]
+    assert "General Instructions" in lines
+    assert all(not (text.startswith("General") and text != "General Instructions") for text in lines), lines
+    text = page.text
+    assert text.index("General Instructions") < text.index("The first column") < text.index("Domestic production"), text
