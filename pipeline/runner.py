@@ -234,7 +234,9 @@ def plan_chunks(
 ) -> ChunkPlan:
     """Keep what the settings ask for (structure stage), normalize, and cut into chunks that know their pages."""
     removed: tuple[Removed, ...] = ()
+    glue_evidence = 0.0  # pypdf's text: glued words are split at any rate
     if settings.layout and any(p.layout is not None for p in pages):
+        glue_evidence = normalize.GLUE_EVIDENCE
         laid_out = [(p.page, p.layout) for p in pages if p.layout is not None and p.text.strip()]
         selected = structure.select(laid_out, settings)
         kept = dict(selected.pages)
@@ -244,7 +246,7 @@ def plan_chunks(
         with_text = [(number, text) for number, text in with_text if text.strip()]
     else:
         with_text = [(p.page, p.text) for p in pages if p.text.strip()]
-    normalized = normalize.normalize_document(with_text)
+    normalized = normalize.normalize_document(with_text, glue_evidence)
     text = normalized.text
     spans = chunking.chunk_spans(
         text,

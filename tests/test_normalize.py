@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pipeline import normalize
 from pipeline.normalize import (
+    GLUE_EVIDENCE,
     NormalizedText,
     dehyphenate,
     detect_mojibake,
@@ -24,6 +25,7 @@ from pipeline.normalize import (
     rejoin_column_hyphens,
     remove_arxiv_stamps,
     repair_mojibake,
+    split_glued_words,
 )
 from pipeline.words import split_glued
 
@@ -450,7 +452,7 @@ def test_reference_body_words_survive(monkeypatch):
     # Measured before glued words are split (that rule only inserts spaces: checked here
     # and in tests/test_words.py), so that words compare with the extraction's tokens.
     split = normalize_document(pages)
-    monkeypatch.setattr(normalize, "split_glued_words", lambda normalized: normalized)
+    monkeypatch.setattr(normalize, "split_glued_words", lambda normalized, evidence=0.0: normalized)
     result = normalize_document(pages)
     assert split.text.replace(" ", "") == result.text.replace(" ", "")
 
@@ -611,3 +613,15 @@ def test_normalize_document_output_shape(pages):
     assert all(0 <= offset < len(result.text) for offset in offsets)
     numbers = [number for _, number in result.page_starts]
     assert numbers == sorted(set(numbers))
+
+
+def test_text_read_with_its_layout_is_split_only_where_it_shows_glue():
+    # A term the word list does not know, among well-spaced words: left whole.
+    around = " ".join(["The class sets the page, the fonts and the title block for the journal."] * 6)
+    spaced = NormalizedText(f"Template demonstrating the quantumarticle document class, with archivability. {around}",
+                            ((0, 1),))
+    assert split_glued_words(spaced, GLUE_EVIDENCE).text == spaced.text
+    assert split_glued_words(spaced).text != spaced.text  # pypdf's text: split at any rate
+    # Glue all over: split.
+    glued = NormalizedText("IntheeraofLargeLanguageModels our interactionwithtechnology changed.", ((0, 1),))
+    assert split_glued_words(glued, GLUE_EVIDENCE).text.startswith("In the era of Large Language Models")
