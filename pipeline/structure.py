@@ -65,6 +65,9 @@ _LETTERED = re.compile(r"[A-H](?:\.\d+)*\.?\s+[A-Z][^.]{2,80}")  # "A Proofs", "
 _NUMBERED = re.compile(r"(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[IVX]{1,4}\.|[A-H]\.\d{1,2}(?:\.\d{1,2})?)\s+\S")
 _CAPTION = re.compile(r"(?:figure|fig\.|table|tab\.|algorithm|listing|chart|exhibit|scheme|plate|box)\s*[A-Z]?\d+[a-z]?\s*[.:|\-\u2013\u2014]", re.I)
 _ABSTRACT = re.compile(r"abstract\b", re.I)
+# A first section's heading, which ends the front matter under a title.
+_SECTION_NAME = re.compile(r"(?:\d{1,2}\.?\s*|[IVX]{1,4}\.\s*)?(?:introduction|background|overview|(?:executive\s+)?summary"
+                           r"|(?:table\s+of\s+)?contents|preface|foreword|motivation|keywords|index\s+terms)\s*:?", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\{[\w.,\s-]+\}@[\w.-]+")
 _PAGE_NUMBER = re.compile(
     r"(?:page\s*)?[-\u2013\u2014]?\s*(?:\d{1,4}|[ivxlc]{1,6})\s*[-\u2013\u2014]?(?:\s*(?:of|/)\s*\d{1,4})?", re.I
@@ -159,7 +162,10 @@ def _furniture(block: Block, page: PageLayout, size: float, body_top: float, bod
         return ""
     if (top_zone or bottom_zone) and _PAGE_NUMBER.fullmatch(text):
         return "page number"
-    if repeated and block.size <= size + 1.5:
+    # Repeated near the same height on other pages: a running head or foot, in the margins
+    # at any size (a report's 15 pt title and number on every page), elsewhere if small.
+    margin = block.top < page.height * _MARGIN * 1.4 or block.bottom > page.height * (1 - _MARGIN * 1.4)
+    if repeated and (block.size <= size + 1.5 or margin):
         return "header" if block.top < page.height / 2 else "footer"
     footnote = re.match(r"[0-9*\u2020\u2021\u00a7\u00b6]{1,3}\s*\S+(?:\s+\S+){3}", text)
     # Position alone names a header or footer only on a page with running text to be above
@@ -170,7 +176,8 @@ def _furniture(block: Block, page: PageLayout, size: float, body_top: float, bod
 
 
 def _repeated(pages: Sequence[tuple[int, PageLayout]]) -> set[tuple[int, int]]:
-    """(page, block) of short blocks whose text (digits aside) recurs on other pages near the same height."""
+    """(page, block) of short blocks whose text (digits aside) recurs on other pages near the
+    same height, at the same size."""
     if len(pages) < 2:
         return set()
     seen: dict[str, list[tuple[int, int, float]]] = {}
@@ -181,7 +188,8 @@ def _repeated(pages: Sequence[tuple[int, PageLayout]]) -> set[tuple[int, int]]:
             key = re.sub(r"\d+", "#", " ".join(block.text.lower().split()))
             if len(key) < 3 and "#" not in key:
                 continue
-            seen.setdefault(key, []).append((p, i, block.top))
+            # At its size: a title is not the running head that repeats it smaller.
+            seen.setdefault((key, round(block.size)), []).append((p, i, block.top))
     out = set()
     for places in seen.values():
         pages_with = {p for p, _, _ in places}
@@ -378,7 +386,7 @@ def _label_front(blocks: tuple[Block, ...], labels: list[str], size: float) -> N
             break
         if labels[i] == "body" and not _author_like(block):
             break
-        if labels[i] == "heading" and _NUMBERED.match(block.text):
+        if labels[i] == "heading" and (_NUMBERED.match(block.text) or _SECTION_NAME.fullmatch(block.text.strip())):
             break
         if len(block.lines) > 8:
             break

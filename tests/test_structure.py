@@ -236,3 +236,23 @@ def test_first_page_front_matter_venue_header_and_a_web_address_head_are_not_bod
     assert labels[0][2] == "authors" and labels[0][3] == "stamp"
     assert labels[0][4:] == ["body", "body"]
     assert labels[1][0] == "header" and labels[1][1:] == ["body", "body"]
+
+
+def test_a_large_running_head_goes_and_a_first_section_heading_is_not_an_author():
+    """A report's 15 pt title and number repeated at the top of every page (Google Docs),
+    over 12 pt text; on the first page "Introduction" follows the title."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(lines, top, size=12.0, x=72):
+        return Block(tuple(Line(text, x, top + k * size * 1.2, 530, top + k * size * 1.2 + size, size, "Arial")
+                           for k, text in enumerate(lines)))
+
+    body = ["Mega Parse is a document parser designed to convert various document formats into",
+            "Markdown, and it keeps the structure of what it reads from the first page to the last."]
+    head = [block(["My Mega fake report"], 62, 15, 233), block(["#1756394", "31/05/2024"], 62, 15, 389)]
+    first = PageLayout(612, 792, (*head, block(["Why Mega Parse might be the best?"], 166, 26),
+                                  block(["Introduction"], 220, 20), block(body * 3, 252)))
+    second = PageLayout(612, 792, (*head, block(body * 3, 166), block(body * 3, 300)))
+    labels = structure.classify([(1, first), (2, second)])
+    assert labels[0][:2] == ["header", "header"] and labels[1][:2] == ["header", "header"]
+    assert labels[0][2:] == ["title", "heading", "body"]
