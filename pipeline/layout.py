@@ -236,7 +236,7 @@ def read_layout(doc, number: int) -> PageLayout:
     page = doc[number - 1]
     try:
         left, bottom, right, top = page.get_bbox()
-        runs, plain = _read_runs(page, top, left)
+        runs, plain = _read_runs(page, top, left, right - left, top - bottom)
         laid_out = PageLayout(width=right - left, height=top - bottom, blocks=tuple(_order_page(runs)))
         doubt = trust(laid_out, plain)
         if doubt is None:
@@ -294,7 +294,7 @@ def _plain_lines(plain: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _read_runs(page, page_top: float, page_left: float) -> tuple[list[_Run], str]:
+def _read_runs(page, page_top: float, page_left: float, width: float, height: float) -> tuple[list[_Run], str]:
     """The page's characters, in PDFium's order, as runs: stretches on one baseline, of one
     text object's font and size, with no jump between them, each with its box.
 
@@ -306,7 +306,9 @@ def _read_runs(page, page_top: float, page_left: float) -> tuple[list[_Run], str
     ends at PDFium's line breaks, where the text object changes its font or size (a
     superscript, bold, italic), where the baseline changes and where the next character is
     far to the right (a gutter, a table's cells) or back to the left. Font size, name and
-    angle are read once per text object. Returns the runs and PDFium's plain text.
+    angle are read once per text object. Characters off the page (`width` by `height`
+    from its top left corner: a printer's proof slug above the trimmed page) are not shown
+    and not read. Returns the runs and PDFium's plain text (of the page's area only).
     """
     import pypdfium2.raw as raw
 
@@ -326,6 +328,7 @@ def _read_runs(page, page_top: float, page_left: float) -> tuple[list[_Run], str
         current: _Run | None = None
         seen = None
         size, font, rotated, invisible, changed = 0.0, "", False, False, True
+        off_page = False
         for i in range(count):
             ch = full[i]
             if ch == "\r" or ch == "\n":
@@ -355,6 +358,9 @@ def _read_runs(page, page_top: float, page_left: float) -> tuple[list[_Run], str
                 size, font, rotated, invisible = new_size, new_font, new_rotated, new_invisible
             left, right = box.left - page_left, box.right - page_left
             top, bottom = page_top - box.top, page_top - box.bottom
+            if not (0 <= (left + right) / 2 <= width and 0 <= (top + bottom) / 2 <= height):
+                off_page = True
+                continue
             if (current is not None and not changed
                     and (rotated or (abs(bottom - current.bottom) <= 0.3 * (current.bottom - current.top)
                                      and -0.5 * current.size <= left - current.x1 <= _LINE_GAP * current.size))):
@@ -374,7 +380,8 @@ def _read_runs(page, page_top: float, page_left: float) -> tuple[list[_Run], str
             text = ch if ch.isprintable() else _CONTROLS.sub(" ", _HYPHEN_MARK.sub("-", ch))
             current = _Run(text, left, top, right, bottom, round(run_size, 2), font, rotated, i, i, invisible)
             runs.append(current)
-        return [run for run in runs if run.text.strip()], full[:count]
+        plain = textpage.get_text_bounded() if off_page else full[:count]
+        return [run for run in runs if run.text.strip()], plain
     finally:
         textpage.close()
 

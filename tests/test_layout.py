@@ -301,3 +301,16 @@ def test_a_tall_heading_beside_the_next_column_keeps_to_its_own_column():
     assert all(not (text.startswith("General") and text != "General Instructions") for text in lines), lines
     text = page.text
     assert text.index("General Instructions") < text.index("The first column") < text.index("Domestic production"), text
+
+
+def test_text_off_the_page_is_not_read():
+    """A printer's proof slug set above the trimmed page is never shown: not read either."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setFont("Helvetica", 9)
+    c.drawString(42, letter[1] + 40, "The type and rule above prints on all proofs. MUST be removed before printing.")
+    c.drawString(42, 700, "The body of the page starts here and is read as usual.")
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    assert page.text == "The body of the page starts here and is read as usual."
+    assert "proofs" not in (page.plain or "")
