@@ -30,7 +30,7 @@ from pipeline import model as models
 from pipeline.settings import MAX_COPY_BIAS
 from webapp.controller import RunController, Update, Waiting, Writing
 from webapp.errors import UserError, in_words
-from webapp.form import CITATION_CHOICES, FIELDS, KEEP_CHOICES, MATH_CHOICES, OCR_CHOICES, READING_FIELDS
+from webapp.form import CITATION_CHOICES, EDIT_CHOICES, FIELDS, KEEP_CHOICES, MATH_CHOICES, OCR_CHOICES, READING_FIELDS
 from webapp.form import default_prompt, model_choices, ocr_languages
 from webapp.model_service import ModelStatus, pick_default_model
 from webapp.offered import CannotOffer, OfferedModels
@@ -115,7 +115,8 @@ def render(update: Update) -> list:
     with state.lock:
         values = [skip, progress_line(state), cleaned_text(state), table_rows(state), skip, skip, skip]
         if "document" in parts:
-            values[0] = document_text(state.info, state.plan, f"{state.name}.pdf", state.page_errors, state.settings)
+            values[0] = document_text(state.info, state.plan, f"{state.name}.pdf", state.page_errors, state.settings,
+                                      edits=[edit for item in state.done.values() for edit in item.edits])
         if "plan" in parts:
             # Without a value the page keeps the chunk a visitor is comparing.
             values[4] = (gr.Dropdown(choices=chunk_choices(state.plan)) if state.plan is not None
@@ -157,7 +158,7 @@ def extract(pdf, password: str = "", pages: str = "", max_chars: float = 100_000
 
 def clean_pdf(pdf, password, pages, max_chars, model, rules_only, chunk_size, batch_size, temperature, top_p,
               max_new_tokens, seed, guard_policy, system_prompt, max_pages, copy_bias, layout, keep, math,
-              citations, ocr=None, ocr_language=None, request: gr.Request = None):
+              citations, ocr=None, ocr_language=None, model_edits=None, request: gr.Request = None):
     """Run the pipeline and stream the page: document, progress, text, table, downloads."""
     values = {name: value for name, value in locals().items() if name in FIELDS}
     with user_errors(), contextlib.closing(CONTROLLER.clean(upload_path(pdf), session_key(request), values)) as run:
@@ -187,7 +188,7 @@ def show_chunk(index, request: gr.Request):
 
 def regenerate(index, password, pages, max_chars, model, rules_only, chunk_size, batch_size, temperature, top_p,
                max_new_tokens, seed, guard_policy, system_prompt, max_pages, copy_bias, layout, keep, math,
-               citations, ocr=None, ocr_language=None, request: gr.Request = None):
+               citations, ocr=None, ocr_language=None, model_edits=None, request: gr.Request = None):
     """Clean one chunk again with the current settings and put it into the result."""
     values = {name: value for name, value in locals().items() if name in FIELDS}
     with user_errors(), contextlib.closing(CONTROLLER.regenerate(session_key(request), index, values)) as run:
@@ -291,6 +292,11 @@ def build() -> gr.Blocks:
                         choices=[("keep the input for a rejected chunk", "fallback"),
                                  ("keep the model's text anyway", "keep")],
                         value=defaults.guard_policy, label="Guard policy", elem_id="guard-policy")
+                    model_edits = gr.Radio(
+                        choices=EDIT_CHOICES, value=defaults.model_edits, label="The model's edits kept",
+                        elem_id="model-edits",
+                        info="Cleaning edits: debris, spacing, punctuation, markup, citations. A word the model "
+                             "deleted, added or changed goes back to the input's unless every edit is kept.")
                     system_prompt = gr.Textbox(label="System prompt", value=default_prompt(), lines=12, max_lines=30,
                                                elem_id="system-prompt")
                     reset_prompt = gr.Button("Reset to default", size="sm", elem_id="reset-prompt")
@@ -312,7 +318,8 @@ def build() -> gr.Blocks:
                                                  interactive=False, elem_id="chunk-input")
                         chunk_output = gr.Textbox(label="Cleaned (the model's text)", lines=12, max_lines=20,
                                                   interactive=False, elem_id="chunk-output")
-                    chunk_note = gr.Textbox(label="Guard", lines=3, interactive=False, elem_id="chunk-note")
+                    chunk_note = gr.Textbox(label="Guard and the model's edits", lines=4, max_lines=24,
+                                            interactive=False, elem_id="chunk-note")
                     regen_button = gr.Button("Regenerate this chunk", size="sm", elem_id="regenerate")
                 with gr.Accordion("Extracted text (raw)", open=False, elem_id="raw-text"):
                     raw = gr.Textbox(show_label=False, lines=12, max_lines=24, interactive=False, elem_id="raw")
@@ -320,7 +327,7 @@ def build() -> gr.Blocks:
         # New settings come last so that callers written before they existed keep working.
         settings_inputs = [password, pages, max_chars, model, rules_only, chunk_size, batch_size, temperature, top_p,
                            max_new_tokens, seed, guard_policy, system_prompt, max_pages, copy_bias, layout, keep,
-                           math, citations, ocr, ocr_language]
+                           math, citations, ocr, ocr_language, model_edits]
         extract_inputs = [pdf, password, pages, max_chars, max_pages, layout, keep, math, citations, ocr, ocr_language]
         # The handlers take the values by these names (webapp/form.py).
         assert [c.elem_id.replace("-", "_") for c in settings_inputs] == list(FIELDS)

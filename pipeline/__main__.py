@@ -28,6 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pipeline.choose_model import AUTO, resolve_model
+from pipeline.edits import summary as edits_summary
 from pipeline.errors import PipelineError
 from pipeline.events import (
     ChunkDone,
@@ -42,7 +43,7 @@ from pipeline.events import (
 )
 from pipeline.output import removed_lines, write_removed
 from pipeline.runner import run
-from pipeline.settings import CITATION_MODES, GUARD_POLICIES, MATH_MODES, OCR_MODES, Settings
+from pipeline.settings import CITATION_MODES, EDIT_MODES, GUARD_POLICIES, MATH_MODES, OCR_MODES, Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--system-prompt", metavar="FILE", help="system prompt file (default: prompts/clean.txt)")
     llm.add_argument("--guard-policy", choices=GUARD_POLICIES, default=defaults.guard_policy,
                      help="for a chunk the guard rejects: 'fallback' keeps the normalized input, 'keep' keeps the model output (default: %(default)s)")
+    llm.add_argument("--model-edits", choices=EDIT_MODES, default=defaults.model_edits,
+                     help="which of the model's edits to keep in a chunk the guard lets through: 'cleaning' "
+                          "(debris, spacing, punctuation, markup, citations; a word it deleted, added or "
+                          "changed goes back to the input's) or 'all', for a model you trust (default: %(default)s)")
     llm.add_argument("--report", metavar="PATH",
                      help="write the per-chunk JSONL report here (default: OUTPUT.report.jsonl next to the output "
                           "file; none with '-o -' unless given)")
@@ -188,6 +193,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         copy_bias=args.copy_bias,
         draft_tokens=args.draft_tokens,
         guard_policy=args.guard_policy,
+        model_edits=args.model_edits,
         api_base=args.api_base,
         api_key=os.environ.get("PDF_CLEANER_API_KEY") or None,
         concurrency=args.concurrency,
@@ -299,6 +305,7 @@ def consume(source: Path, settings: Settings, output: Path | None, report: Path 
     stop = threading.Event()
     pages_bar = chunks_bar = None
     tokens_total = 0
+    model_edits: tuple = ()  # every edit the model made, kept or reverted
     plan = None
     events = run(source, settings, stop=stop, output_path=output, report_path=report, resume=resume)
     try:
@@ -341,6 +348,7 @@ def consume(source: Path, settings: Settings, output: Path | None, report: Path 
             elif isinstance(event, Notice):  # the run changed course by itself (a served model)
                 tqdm.write(f"warning: {event.message}", file=sys.stderr)
             elif isinstance(event, ChunkDone):
+                model_edits += event.edits
                 tokens_total += 0 if event.resumed else event.tokens  # tok/s of this run's model work
                 if chunks_bar is not None:
                     chunks_bar.update(1)
@@ -359,6 +367,8 @@ def consume(source: Path, settings: Settings, output: Path | None, report: Path 
                 if plan is not None:
                     for line in removed_lines(plan.removed, settings.layout):
                         print(line, file=sys.stderr)
+                if said := edits_summary(model_edits):
+                    print(f"{said} (each listed in the report)", file=sys.stderr)
                 if event.output_path:
                     print(f"wrote {event.output_path}", file=sys.stderr)
                 if event.report_path:

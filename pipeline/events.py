@@ -132,6 +132,18 @@ class GuardReport:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """One edit the model made to a chunk (pipeline.edits): its kind, the input's words and
+    the model's, and whether the result has the model's (kept) or the input's."""
+
+    kind: str  # cleaning: spacing, punctuation, characters, markup, citation, debris;
+    #            content: deleted, added, substituted, number
+    before: str
+    after: str
+    kept: bool
+
+
+@dataclass(frozen=True)
 class ChunkDone:
     index: int
     chunk: Chunk
@@ -146,6 +158,7 @@ class ChunkDone:
     accepted: int = 0  # draft tokens the model agreed with
     halted: str | None = None  # why the online guard stopped the chunk while it was written
     resumed: bool = False  # taken from an earlier run's report (pipeline.resume), not cleaned again
+    edits: tuple[Edit, ...] = ()  # the model's edits to the input, kept or reverted (pipeline.edits)
 
 
 @dataclass(frozen=True)

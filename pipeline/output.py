@@ -201,6 +201,8 @@ def chunk_record(item: ChunkDone) -> dict:
         record["halted"] = item.halted
     if item.resumed:  # taken from an earlier run's report (pipeline.resume), not cleaned again
         record["resumed"] = True
+    if item.edits:  # the model's edits, each kept or reverted (pipeline.edits)
+        record["edits"] = [{"kind": e.kind, "before": e.before, "after": e.after, "kept": e.kept} for e in item.edits]
     if item.guard is not None:
         record.update(
             verdict=item.guard.verdict,

@@ -25,7 +25,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pipeline.events import Chunk, ChunkDone, GuardReport
+from pipeline.events import Chunk, ChunkDone, Edit, GuardReport
 from pipeline.settings import Settings
 
 VERSION = 1
@@ -159,6 +159,8 @@ def chunk_done(record: dict, chunk: Chunk) -> ChunkDone:
         accepted=int(record.get("accepted") or 0),
         halted=record.get("halted"),
         resumed=True,
+        edits=tuple(Edit(str(e.get("kind", "")), str(e.get("before", "")), str(e.get("after", "")), bool(e.get("kept")))
+                    for e in record.get("edits") or () if isinstance(e, dict)),
     )
 
 

@@ -341,7 +341,7 @@ def process_chunks(
             yield done
         return
 
-    from pipeline import guard
+    from pipeline import edits, guard
     from pipeline.model import get_model
     from pipeline.prompt import default_system_prompt
     from pipeline.schedule import EngineStage
@@ -359,7 +359,11 @@ def process_chunks(
             return event
         report = guard.check(event.chunk.text, event.output, halted=event.halted, instructions=instructions)
         text, label = guard.apply_policy(report, event.chunk.text, event.output, settings.guard_policy)
-        return replace(event, output=text, source=label, guard=report,
+        found: tuple = ()
+        if label == "llm":  # the chunk as a whole is a cleaning: now each of its edits
+            judged_edits = edits.judge_edits(event.chunk.text, text, allow_content=settings.model_edits == "all")
+            text, found = judged_edits.text, judged_edits.edits
+        return replace(event, output=text, source=label, guard=report, edits=found,
                        model_output=event.model_output if event.model_output is not None else event.output)
 
     def keep(event: ChunkDone) -> None:

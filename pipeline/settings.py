@@ -21,6 +21,7 @@ GUARD_POLICIES = ("fallback", "keep")
 MAX_COPY_BIAS = 50.0  # beyond this a copy bias changes nothing more: the source token always wins
 MATH_MODES = ("drop", "placeholder", "keep")  # display math: removed, "[equation]", or its text
 CITATION_MODES = ("remove", "keep")
+EDIT_MODES = ("cleaning", "all")  # the model's edits kept: cleaning ones only (pipeline.edits), or all
 OCR_MODES = ("auto", "always", "never")  # pages read by OCR: those without a text layer, all, none
 _API_BASE = re.compile(r"https?://[^\s/?#]+(/[^\s?#]*)?")
 # A Tesseract language, or several joined by "+": "eng", "deu+eng".
@@ -81,6 +82,9 @@ class Settings:
 
     # --- faithfulness guard ---
     guard_policy: str = "fallback"  # "fallback": keep normalized input for a rejected chunk
+    # Of a chunk the guard lets through, the model's edits kept: "cleaning" (debris, spacing,
+    # punctuation, markup, citations; a changed word goes back to the input's) or "all".
+    model_edits: str = "cleaning"
 
     def with_(self, **changes) -> "Settings":
         """A copy with some fields changed (frozen dataclass helper)."""
@@ -129,7 +133,7 @@ class Settings:
         if not isinstance(self.ocr_language, str) or not _OCR_LANGUAGE.fullmatch(self.ocr_language):
             _refuse("ocr_language", f"must be Tesseract language codes such as eng or deu+eng, not {self.ocr_language!r}")
         for name, allowed in (("guard_policy", GUARD_POLICIES), ("math", MATH_MODES), ("citations", CITATION_MODES),
-                              ("ocr", OCR_MODES)):
+                              ("ocr", OCR_MODES), ("model_edits", EDIT_MODES)):
             if getattr(self, name) not in allowed:
                 _refuse(name, f"must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         for name in ("use_llm", "layout", "keep_captions", "keep_footnotes", "keep_authors",

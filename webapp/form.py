@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pipeline import Settings
 from pipeline import model as models
 from pipeline.prompt import default_system_prompt
-from pipeline.settings import CITATION_MODES, MATH_MODES, OCR_MODES, SettingsError
+from pipeline.settings import CITATION_MODES, EDIT_MODES, MATH_MODES, OCR_MODES, SettingsError
 from webapp.errors import UserError
 from webapp.offered import ModelNotOffered, OfferedModels
 
@@ -26,7 +26,7 @@ from webapp.offered import ModelNotOffered, OfferedModels
 # callers written before they existed keep working.
 FIELDS = ("password", "pages", "max_chars", "model", "rules_only", "chunk_size", "batch_size", "temperature",
           "top_p", "max_new_tokens", "seed", "guard_policy", "system_prompt", "max_pages", "copy_bias",
-          "layout", "keep", "math", "citations", "ocr", "ocr_language")
+          "layout", "keep", "math", "citations", "ocr", "ocr_language", "model_edits")
 # The ones reading a PDF (the document panel) takes.
 READING_FIELDS = ("password", "pages", "max_chars", "max_pages", "layout", "keep", "math", "citations", "ocr",
                   "ocr_language")
@@ -49,8 +49,9 @@ KEEP_CHOICES = [
 MATH_CHOICES = [("drop", "drop"), ('an "[equation]" line', "placeholder"), ("keep their text", "keep")]
 CITATION_CHOICES = [("remove", "remove"), ("keep", "keep")]
 OCR_CHOICES = [("pages without text", "auto"), ("every page", "always"), ("never", "never")]
+EDIT_CHOICES = [("cleaning edits only (a changed word goes back)", "cleaning"), ("every edit", "all")]
 assert [v for _, v in MATH_CHOICES] == list(MATH_MODES) and [v for _, v in CITATION_CHOICES] == list(CITATION_MODES)
-assert [v for _, v in OCR_CHOICES] == list(OCR_MODES)
+assert [v for _, v in OCR_CHOICES] == list(OCR_MODES) and [v for _, v in EDIT_CHOICES] == list(EDIT_MODES)
 
 
 @dataclass
@@ -148,6 +149,7 @@ def settings_from_form(values: dict, *, offered: OfferedModels, server_model: st
         batch_size=batch if batch > 0 else None,
         seed=seed if seed >= 0 else None,
         guard_policy=get("guard_policy") or defaults.guard_policy,
+        model_edits=get("model_edits") or defaults.model_edits,
         copy_bias=bias if bias >= 0 else None,
         **limits.fields(get("max_pages")),
         **podcast_options(get("layout"), get("keep"), get("math"), get("citations")),

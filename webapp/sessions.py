@@ -199,6 +199,8 @@ class RunState:
             self.done[event.index] = event
             self.partial.pop(event.index, None)
             self.dirty.add("files")
+            if event.edits:  # the document panel counts the model's edits
+                self.dirty.add("document")
             if replaced:  # a regenerated chunk: the run's files were written without it
                 self.rewrite_files()
                 return True

@@ -12,6 +12,7 @@ import time
 
 from pipeline import ChunkDone, ChunkPlan, ChunkProgress, DocumentInfo, Settings
 from pipeline.events import document_fields
+from pipeline.edits import summary as edits_summary
 from pipeline.output import join_outputs, join_result, removed_lines
 from webapp.sessions import RunState
 
@@ -40,10 +41,11 @@ def clock(seconds: float) -> str:
 
 def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: str = "",
                   page_errors: dict[int, str] | None = None, settings: Settings | None = None,
-                  awaiting_ocr=()) -> str:
+                  awaiting_ocr=(), edits=()) -> str:
     """The document panel: one `key: value` per line (what was removed: one indented line per
     category under its total). `awaiting_ocr`: pages without a text layer, to be read by
-    OCR when the run starts (the panel before a run reads the text layer only)."""
+    OCR when the run starts (the panel before a run reads the text layer only). `edits`:
+    the model's edits so far (pipeline.edits), counted by kind."""
     if info is None:
         return ""
     lines = []
@@ -79,6 +81,8 @@ def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: 
         # One note per limit that cut the reading (budget, pages, time, memory), with how
         # to raise it: the visitor must see why text is missing.
         lines.extend(f"note: {note}" for note in plan.notes)
+    if said := edits_summary(edits):
+        lines.append(f"model edits: {said}")
     return "\n".join(lines)
 
 
@@ -198,6 +202,29 @@ def chunk_choices(plan: ChunkPlan | None) -> list[tuple[str, int]]:
     return [(f"chunk {c.index + 1} · page {pages_label(c.first_page, c.last_page)}", c.index) for c in plan.chunks]
 
 
+_EDITS_SHOWN = 60  # edits listed in the compare view at most
+
+
+def edit_lines(edits) -> str:
+    """The compare view's list of the model's edits: one line each, kept or reverted, its
+    kind, and the input's words -> the model's (plain text: never rendered as markup)."""
+    if not edits:
+        return ""
+    kept = sum(edit.kept for edit in edits)
+    lines = [f"\nedits: {kept} kept, {len(edits) - kept} reverted"]
+    for edit in edits[:_EDITS_SHOWN]:
+        lines.append(f"  {'kept' if edit.kept else 'REVERTED':8} {edit.kind:11} "
+                     f"{_quoted(edit.before)} -> {_quoted(edit.after)}")
+    if len(edits) > _EDITS_SHOWN:
+        lines.append(f"  ... and {len(edits) - _EDITS_SHOWN} more (all in the report)")
+    return "\n".join(lines)
+
+
+def _quoted(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return f'"{text[:limit]}{"…" if len(text) > limit else ""}"' if text else "(nothing)"
+
+
 def chunk_view(state: RunState, index: int) -> tuple[str, str, str]:
     """The compare view of chunk `index` (in range): its input, the model's text, a note."""
     chunk = state.plan.chunks[index]
@@ -214,9 +241,12 @@ def chunk_view(state: RunState, index: int) -> tuple[str, str, str]:
             g = item.guard
             note += (f"\nkept {g.kept:.0%} of the input's words · {g.invented:.0%} new words · "
                      f"length ×{g.length_ratio:.2f} · repetition {g.repetition:.0%}")
+        reverted = any(not edit.kept for edit in item.edits)
         note += f"\nthe result uses: {used.get(item.source, item.source)}"
+        note += ", with the edits marked 'reverted' undone" if reverted else ""
         if item.error:
             note += f"\nerror: {item.error}"
+        note += edit_lines(item.edits)
     elif partial is not None:
         output, note = partial.text, f"chunk {index + 1}: being written ({partial.tokens} tokens so far)"
     else:
