@@ -89,3 +89,22 @@ def test_document_panel_says_when_nothing_was_removed_and_why():
     assert "removed: nothing" in document_text(state.info, state.plan, settings=Settings()).splitlines()
     off = document_text(state.info, state.plan, settings=Settings(layout=False)).splitlines()
     assert "removed: nothing (layout-aware reading is off)" in off
+
+
+def test_the_model_edits_are_counted_in_the_document_panel_and_listed_in_the_compare_view():
+    from pipeline.events import Edit
+
+    edits = (Edit("spacing", "Intheera", "In the era", True), Edit("debris", "0.5 1.0", "", True),
+             Edit("deleted", "<b>Kullback-Leibler</b> Divergence", "", False))
+    done = ChunkDone(0, CHUNKS[0], "First chunk text.", "llm", model_output="First text.", edits=edits)
+    state = state_with([done], CHUNKS)
+    panel = document_text(state.info, state.plan, edits=edits)
+    assert panel.splitlines()[-1] == ("model edits: the model removed 1 piece of debris, split or joined 1 word; "
+                                      "1 content edit reverted")
+    _, output, note = chunk_view(state, 0)
+    assert output == "First text."  # the model's own text, beside the input
+    assert "with the edits marked 'reverted' undone" in note
+    lines = note.splitlines()
+    assert "edits: 2 kept, 1 reverted" in lines
+    assert '  REVERTED deleted     "<b>Kullback-Leibler</b> Divergence" -> (nothing)' in lines  # plain text
+    assert '  kept     spacing     "Intheera" -> "In the era"' in lines
