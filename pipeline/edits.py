@@ -18,7 +18,8 @@ cleaning (kept)
     markup       only LaTeX commands, braces, markdown or HTML tags removed
     citation     only citations removed ("(Gou et al., 2021)", "[12]"), as the prompt asks
     debris       only tokens that are not words removed: numbers, single symbols, pieces of
-                 words, labels of figures and tables, a fragment repeated next to itself
+                 words, a fragment repeated next to itself; or a run of a figure's or a
+                 table's labels, names and acronyms without a word of prose among them
 
 content (reverted unless allowed)
     deleted      a word of the language removed ("the", "Kullback-Leibler Divergence")
@@ -136,7 +137,7 @@ def classify(before: str, after: str, around: tuple[str, ...] = ()) -> str:
             return "markup"
         if not _alnum(_strip_citations(before)):
             return "citation"
-        if not [w for w in _word_tokens(before) if words.is_word(w)] or _repeated(before, around):
+        if not [w for w in _word_tokens(before) if words.is_word(w)] or _repeated(before, around) or _labels(before):
             return "debris"
         return "deleted"
     return "added" if _alnum(after) else "punctuation"
@@ -207,6 +208,24 @@ def _words_gone(before: str, after: str) -> list[str]:
     """Words of the language in `before` that `after` does not have (as a multiset)."""
     left = Counter(w for w in _word_tokens(before) if words.is_word(w))
     return list((left - Counter(_word_tokens(after))).elements())
+
+
+_STOPWORDS = frozenset("a an and are as at be by for from has have in is it of on or that the this to was "
+                       "were which with".split())
+_PLAIN_WORD = re.compile(r"[A-Z]?[a-z]+")
+
+
+def _labels(before: str) -> bool:
+    """A run of a figure's or a table's labels, not prose: three tokens or more, none of them
+    a function word or a lower-case word, and half of them names no dictionary has
+    ("SFT Alignment OpenChat HumanConversation ChatGPT+GPT4 LLaMA", "Self-Align, RLCD,
+    ReST,"). A heading ("Knowledge Distillation Methods") is words: content."""
+    tokens = [t.strip(",;:.()") for t in before.split()]
+    tokens = [t for t in tokens if t]
+    if len(tokens) < 3 or any(t.casefold() in _STOPWORDS or t[0].islower() for t in tokens):
+        return False
+    named = sum(not (_PLAIN_WORD.fullmatch(t) and words.is_word(t)) for t in tokens)
+    return named * 2 >= len(tokens)
 
 
 def _repeated(before: str, around: tuple[str, ...]) -> bool:

@@ -207,3 +207,37 @@ def test_the_setting_is_checked():
     with pytest.raises(SettingsError, match="model_edits"):
         Settings(model_edits="some").validate()
     assert set(CLEANING).isdisjoint(CONTENT)
+
+
+def test_runs_of_labels_are_debris_and_headings_are_words():
+    assert classify("SFT Alignment OpenChat HumanConversation ChatGPT+GPT4 LLaMA", "") == "debris"
+    assert classify("Self-Align, RLCD, Self-Knowledge ImpDistill, LMSI, ReST,", "") == "debris"
+    assert classify("Knowledge Distillation Methods", "") == "deleted"
+    assert classify("Kullback-LeiblerDivergence", "") == "deleted"
+    assert classify("are compared to the highly fine-tuned proprietary LLMs", "") == "deleted"
+
+
+# --- the real model -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_bundled_model_shortening_a_definition_is_reverted():
+    """Chunk 47 of the KD survey as extracted: the bundled model drops "Kullback-LeiblerDivergence"
+    before "(KLD)". The edit is found and reverted; the rest of its text stands."""
+    from dataclasses import replace
+
+    from pipeline import ChunkPlan
+    from pipeline.model import get_model
+    from pipeline.runner import process_chunks
+    from tests.pdf_factory import text_pdf
+    from tests.test_normalize import REFERENCE, reference_pages
+
+    pdf = text_pdf([text for _, text in reference_pages(REFERENCE.read_text(encoding="utf-8"))])
+    plan = next(e for e in run(pdf, Settings(use_llm=False)) if isinstance(e, ChunkPlan))
+    chunk = replace(plan.chunks[46], index=0)
+    assert "Kullback-LeiblerDivergence (KLD)" in chunk.text
+    (done,) = [e for e in process_chunks([chunk], Settings(), model=get_model("bundled")) if hasattr(e, "edits")]
+    assert done.source == "llm"
+    assert "Kullback-LeiblerDivergence" not in done.model_output  # the model's harmful edit
+    assert ("deleted", "Kullback-LeiblerDivergence", False) in [(e.kind, e.before, e.kept) for e in done.edits]
+    assert "Kullback-LeiblerDivergence (KLD)" in done.output
