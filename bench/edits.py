@@ -14,8 +14,11 @@ and setting:
 
 - chunks whose text is the model's (the guard let it in);
 - dictionary words lost and invented by the edits in the result (words wordfreq lists, of
-  the edits' input side missing from their output side, citations not counted: the prompt
-  asks for them to go), with each such edit listed under --verbose;
+  the edits' input side missing from their output side; not counted: citations, which the
+  prompt asks to remove, and edits that keep every letter, such as a glued word split),
+  with each such edit listed under --verbose; the words inside runs
+  of a figure's or a table's labels that the model removed (kept as debris) on a line of
+  their own, so that they can be read, not hidden;
 - cleaning edits kept, by kind; content edits reverted, by kind;
 - wall time (the whole run: reading, model, guard, edits).
 
@@ -64,23 +67,29 @@ def measure(pdf: bytes, settings: Settings) -> dict:
     started = time.perf_counter()
     done = [e for e in run(pdf, settings) if isinstance(e, ChunkDone)]
     seconds = time.perf_counter() - started
-    lost = invented = 0
+    lost = invented = labels = 0
     losing = []
     kept, reverted = Counter(), Counter()
     for item in done:
         for edit in item.edits:
-            if edit.kept:
-                kept[edit.kind] += 1
-                if edit.kind != "citation":
-                    gone = _dictionary_words(edit.before) - _dictionary_words(edit.after)
-                    new = _dictionary_words(edit.after) - _dictionary_words(edit.before)
-                    lost, invented = lost + sum(gone.values()), invented + sum(new.values())
-                    if gone or new:
-                        losing.append((item.index + 1, edit))
-            else:
+            if not edit.kept:
                 reverted[edit.kind] += 1
+                continue
+            kept[edit.kind] += 1
+            if edit.kind in ("citation", "spacing", "punctuation", "characters"):
+                continue  # citations go by request; the others keep every letter (a glued word split)
+            gone = sum((_dictionary_words(edit.before) - _dictionary_words(edit.after)).values())
+            new = sum((_dictionary_words(edit.after) - _dictionary_words(edit.before)).values())
+            if edit.kind == "debris":  # words inside a run of a figure's labels
+                labels += gone
+            else:
+                lost += gone
+            invented += new
+            if gone or new:
+                losing.append((item.index + 1, edit))
     return {"seconds": seconds, "chunks": len(done), "model": sum(d.source == "llm" for d in done),
-            "lost": lost, "invented": invented, "kept": kept, "reverted": reverted, "losing": losing}
+            "lost": lost, "labels": labels, "invented": invented, "kept": kept, "reverted": reverted,
+            "losing": losing}
 
 
 def _kinds(counts: Counter, kinds) -> str:
@@ -117,6 +126,7 @@ def main() -> int:
             rows = [
                 ("chunks with the model's text", lambda r: f"{r['model']}/{r['chunks']}"),
                 ("dictionary words lost by edits", lambda r: str(r["lost"])),
+                ("  and in label runs (as debris)", lambda r: str(r["labels"])),
                 ("dictionary words invented", lambda r: str(r["invented"])),
                 ("wall time (s), each run", lambda r: ""),
             ]

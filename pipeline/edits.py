@@ -56,7 +56,6 @@ _ALNUM = re.compile(r"[^\W_]+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _MARKUP = re.compile(r"\\[A-Za-z]+\*?|[{}$]|</?[A-Za-z][^<>]{0,40}>|^[#*_`>|]+$|^[-=]{3,}$|\*\*|__")
-_MOJIBAKE = re.compile(r"[^\x00-\x7f]{2,}")
 
 
 @dataclass(frozen=True)
@@ -178,16 +177,7 @@ def _numbers(text: str) -> list[str]:
 
 
 def _fold(text: str) -> str:
-    def fix(match: re.Match) -> str:
-        run = match.group()
-        for encoding in ("mac_roman", "cp1252"):
-            try:
-                return run.encode(encoding).decode("utf-8")
-            except UnicodeError:
-                continue
-        return run
-
-    return unicodedata.normalize("NFKC", _MOJIBAKE.sub(fix, text)).casefold()
+    return unicodedata.normalize("NFKC", patterns.repair_mojibake_runs(text)).casefold()
 
 
 def _strip_markup(text: str) -> str:

@@ -132,9 +132,6 @@ _STOPWORDS = frozenset(
 )
 
 _TOKEN = re.compile(r"\w+")  # on prepared text, where "_" is already a space
-# Runs of non-ASCII characters that may be UTF-8 read as Mac Roman or Windows-1252
-# ("‚Äôs" for "'s", "â€”" for "—"); only runs that decode cleanly are repaired.
-_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
 # What a cleaner may drop (pipeline.patterns): author-year citations in parentheses
 # "(Gou et al., 2021)", numeric ones "[12]", arXiv stamps, e-mail addresses, LaTeX commands.
 _CITATION = patterns.YEAR_PARENTHESIS
@@ -150,25 +147,10 @@ _GLUED = 12  # a source token this long is probably several words glued by the e
 _STREAM_MIN = 5  # shortest word matched as a substring of the other side's letters
 
 
-def _repair(text: str) -> str:
-    def fix(match: re.Match) -> str:
-        run = match.group(0)
-        for encoding in ("mac_roman", "cp1252"):
-            try:
-                return run.encode(encoding).decode("utf-8")
-            except UnicodeError:
-                continue
-        return run
-
-    if text.isascii():
-        return text
-    return _NON_ASCII_RUN.sub(fix, text)
-
-
 def _prepare(text: str) -> str:
     """The form words are taken from: mojibake repaired, NFKC, casefolded, line-end hyphens
     joined ("capa- bilities" -> "capabilities"), "_" as a space."""
-    text = unicodedata.normalize("NFKC", _repair(text)).casefold()
+    text = unicodedata.normalize("NFKC", patterns.repair_mojibake_runs(text)).casefold()
     return _HYPHEN_BREAK.sub("", text).replace("_", " ")
 
 

@@ -389,3 +389,26 @@ _NAME = r"(?:[A-Z]\.\s*)*[A-Z][\w'’\-]+"
 RUNNING_AUTHORS = re.compile(
     rf"{_NAME}(?:\s+{_NAME})?(?:\s+et\s+al\.?|(?:\s*(?:,|and|&)\s*{_NAME}(?:\s+{_NAME})?)+(?:\s+(?:editors?|eds?\.))?)"
 )
+
+
+# Runs of non-ASCII characters that may be UTF-8 read as Mac Roman or Windows-1252
+# ("‚Äôs" for "'s", "â€”" for "—"); only runs that decode cleanly are repaired.
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]{2,}")
+
+
+def repair_mojibake_runs(text: str) -> str:
+    """Each run of non-ASCII characters that is UTF-8 read as Mac Roman or Windows-1252,
+    decoded again; other runs as they are. For comparing texts (the guard, pipeline.edits),
+    not for cleaning them (pipeline.normalize decides that per document)."""
+    def fix(match: re.Match) -> str:
+        run = match.group(0)
+        for encoding in ("mac_roman", "cp1252"):
+            try:
+                return run.encode(encoding).decode("utf-8")
+            except UnicodeError:
+                continue
+        return run
+
+    if text.isascii():
+        return text
+    return _NON_ASCII_RUN.sub(fix, text)
