@@ -52,7 +52,7 @@ def documents(names: list[str], papers: int) -> dict[str, bytes]:
     out = {}
     if "kd" in names:
         source = REFERENCE.read_text(encoding="utf-8")
-        out["KD survey (104 chunks)"] = text_pdf([text for _, text in reference_pages(source)])
+        out["KD survey, as extracted"] = text_pdf([text for _, text in reference_pages(source)])
     if "generated" in names:
         for seed in range(papers):
             out[f"generated paper {seed + 1}"] = paper(3, seed=seed).pdf

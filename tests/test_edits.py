@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from pipeline import RunFinished, Settings, run, words
 from pipeline.edits import CLEANING, CONTENT, classify, judge_edits, summary
