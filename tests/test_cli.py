@@ -150,10 +150,14 @@ def test_two_page_paper_cleaned_by_the_bundled_model(tmp_path):
     lines = [json.loads(line) for line in report.read_text(encoding="utf-8").splitlines()]
     chunks, summary = lines[1:-1], lines[-1]  # after the header (pipeline.resume)
     assert len(chunks) >= 3 and summary == {**summary, "partial": False, "chunks_done": len(chunks)}
+    from pipeline.edits import judge_edits
+
     for line in chunks:
-        # Policy "keep": the model's text (with any echoed <text> markers tidied away).
+        # Policy "keep": the model's text (with any echoed <text> markers tidied away), its
+        # content edits reverted: 24 new tokens end it early, and the input's rest stands.
         assert line["source"] == "llm" and line["output"].strip()
-        assert line["output"].strip() in line["model_output"]
+        assert line["output"].strip() == judge_edits(line["input"], line["model_output"].strip()).text
+        assert any(not edit["kept"] for edit in line["edits"])
         assert 0 < line["tokens"] <= 24 and line["verdict"] in ("ok", "suspicious", "rejected")
         assert set(line["metrics"]) == {"kept", "invented", "length_ratio", "repetition"}
     # The text file is the chunks' outputs in order (policy "keep": the model's own text).

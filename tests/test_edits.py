@@ -26,6 +26,7 @@ from pipeline.edits import CLEANING, CONTENT, classify, judge_edits, summary
 from pipeline.events import Edit
 from tests.openai_fake import FakeServer, Reply
 from tests.pdf_factory import simple_pdf
+from tests.test_normalize import needs_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -223,6 +224,7 @@ def test_runs_of_labels_are_debris_and_headings_are_words():
 
 
 @pytest.mark.slow
+@needs_reference
 def test_the_bundled_model_shortening_a_definition_is_reverted():
     """Chunk 47 of the KD survey as extracted: the bundled model drops "Kullback-LeiblerDivergence"
     before "(KLD)". The edit is found and reverted; the rest of its text stands."""
