@@ -58,8 +58,6 @@ from pipeline.anchor import Anchor
 
 ATTENTION = "pdf_cleaner_sdpa"
 INTERRUPT_EVERY = 0.02  # seconds between two looks at the stop signal inside a forward pass
-MISSES = 2  # drafts rejected at their first token, in a row, before a row pauses drafting
-MAX_REST = 16  # passes a row goes without a draft at most before it tries one again
 
 
 class Interrupted(Exception):
@@ -312,8 +310,6 @@ class Row:
     tokens: list[int] = field(default_factory=list)  # chosen tokens, the end token excluded
     finished: str | None = None  # "end" (end of text) or "budget"
     draft_len: int = 0  # tokens to draft next time: grows while drafts are kept, shrinks on a miss
-    misses: int = 0  # drafts in a row rejected at their first token
-    rest: int = 0  # passes left without a draft (the row is not copying)
     drafted: int = 0  # draft tokens offered
     accepted: int = 0  # draft tokens kept
     passes: int = 0  # forward passes this row took part in
@@ -495,9 +491,6 @@ class Engine:
     # --- one pass -------------------------------------------------------------------------------
 
     def _draft(self, row: Row) -> list[int]:
-        if row.rest:  # the row writes its own text for now: a draft would only cost
-            row.rest -= 1
-            return []
         room = row.request.budget - len(row.tokens) - (1 if row.pending >= 0 else 0) - 1
         return row.anchor.draft(min(row.draft_len, room)) if room > 0 else []
 
@@ -550,17 +543,11 @@ class Engine:
         row.drafted += len(draft)
         row.accepted += kept
         row.passes += 1
-        # Adaptive drafts: a kept draft doubles the next one (up to draft_tokens); a miss at
-        # position j makes the next one j + 1 long, so a row that edits wastes little of each
-        # pass; and drafts rejected at their first token MISSES times in a row pause drafting
-        # for 2, 4, ... up to MAX_REST passes, then one token tries again: a row that does not
-        # copy (no copy bias, sampling, a model of its own mind) stops paying for drafts.
+        # A kept draft doubles the next one (up to draft_tokens); a miss at position j
+        # makes the next one j + 1 long, so a row that edits wastes little of each pass.
         if draft:
             full = kept == len(draft)
             row.draft_len = min(dec.draft_tokens, 2 * row.draft_len) if full else max(1, kept + 1)
-            row.misses = row.misses + 1 if kept == 0 else 0
-            if row.misses >= MISSES:
-                row.rest = min(MAX_REST, 2 ** (row.misses - MISSES + 1))
         return self._take(row, draft[:kept] + [chosen])
 
     def _biased(self, row: Row, scores: torch.Tensor) -> torch.Tensor:
