@@ -375,6 +375,13 @@ DEGREE_STATEMENT = re.compile(
     r"(?i:\b(?:thesis|dissertation)\b.{0,40}\b(?:submitted|presented)\b|\bfulfil{1,2}ment\s+of\s+the\s+requirements"
     r"|\bfor\s+the\s+degree\s+of\b)"
 )
+# What a report's cover says it is: "Prepared for NASA-Lewis Research Center", "CONTRACT NAS
+# 3-14348", "NASA Reference Publication 1311", "Quarterly Technical Progress Narrative".
+REPORT_COVER = re.compile(
+    r"(?i:\bprepared\s+(?:for|by|under)\b|\bcontract\s+(?:no\.?\s*)?[A-Z]*\s*[\d-]{3,}"
+    r"|\b(?:technical|reference|research|final|progress|contractor|interim|annual|quarterly)\s+"
+    r"(?:report|publication|memorandum|note|narrative)\b)"
+)
 # The statements a university requires in a thesis's front matter, as their heading reads:
 # "Originality Statement", "Copyright Statement", "Declaration of Authorship",
 # "Statutory Declaration", "Certificate of Originality".

@@ -122,7 +122,7 @@ def classify(pages: Sequence[tuple[int, PageLayout]]) -> list[list[str]]:
             labels[p][i] = _furniture(block, page, size, body_top, body_bottom, (p, i) in repeated, bool(body))
         _label_page(page, labels[p], size, first=(p == 0 and number == 1), body=body)
         if p < _FRONT_PAGES:
-            _label_thesis_front(page.blocks, labels[p], first=(p == 0 and number == 1))
+            _label_thesis_front(page.blocks, labels[p], first=(p == 0 and number == 1), size=size)
     _label_sections(pages, labels)
     return labels
 
@@ -327,21 +327,54 @@ def _overlaps(a: Block, b: Block, loose: bool = False) -> bool:
     return min(a.x1, b.x1) + margin > max(a.x0, b.x0)
 
 
-def _label_thesis_front(blocks: tuple[Block, ...], labels: list[str], first: bool) -> None:
-    """A thesis's front matter: on a first page that says "submitted ... for the degree
-    of", every short block but the title is the title page's (author, degree, school,
-    date: authors); a required statement ("Originality Statement", "Declaration of
-    Authorship"), from its heading to the next other heading, is a notice (stamp)."""
-    if first and any(patterns.DEGREE_STATEMENT.search(" ".join(b.text.split())) for b in blocks):
-        for i, block in enumerate(blocks):
-            if labels[i] in ("body", "heading", "") and len(block.lines) <= 4:
-                labels[i] = "authors"
+def _label_thesis_front(blocks: tuple[Block, ...], labels: list[str], first: bool, size: float) -> None:
+    """A cover or title page, and a thesis's required statements.
+
+    A first page without running text that says what it is the cover of ("A dissertation
+    submitted ... for the degree of", "Prepared for", "CONTRACT NAS 3-14348", "NASA
+    Reference Publication 1311") keeps its title only: the largest block of three words or
+    more that is none of those lines and no affiliation, with a block of its size right
+    after it (a subtitle); every other block (author, degree, school, contract, report
+    number, date, agency) is the front matter's (authors). A required statement
+    ("Originality Statement", "Declaration of Authorship"), from its heading to the next
+    other heading, is a notice (stamp)."""
+    if first and _is_cover(blocks, labels, size):
+        _label_cover(blocks, labels)
     statement = False
     for i, block in enumerate(blocks):
         if labels[i] in ("heading", "stamp", "title") and len(block.lines) <= 2:
             statement = bool(patterns.STATEMENT_HEADING.fullmatch(" ".join(block.text.split()).strip(" .:")))
         if statement and labels[i] not in ("header", "footer", "page number"):
             labels[i] = "stamp"
+
+
+_FURNITURE_LABELS = ("header", "footer", "page number", "stamp")
+
+
+def _cover_line(text: str) -> bool:
+    return bool(patterns.DEGREE_STATEMENT.search(text) or patterns.REPORT_COVER.search(text))
+
+
+def _is_cover(blocks: tuple[Block, ...], labels: list[str], size: float) -> bool:
+    running = any(len(b.lines) >= 3 and _is_paragraph(b, size) and _SENTENCE_END.search(b.text)
+                  for i, b in enumerate(blocks) if labels[i] not in _FURNITURE_LABELS)
+    return not running and any(_cover_line(" ".join(b.text.split())) for b in blocks)
+
+
+def _label_cover(blocks: tuple[Block, ...], labels: list[str]) -> None:
+    inside = [i for i in range(len(blocks)) if labels[i] not in _FURNITURE_LABELS]
+    candidates = [i for i in inside
+                  if len(re.findall(r"[A-Za-z]{3,}", blocks[i].text)) >= 3
+                  and not _cover_line(" ".join(blocks[i].text.split())) and not _AFFILIATION.search(blocks[i].text)]
+    if not candidates:
+        return
+    title = max(candidates, key=lambda i: (round(blocks[i].size * 2), -inside.index(i)))
+    kept = {title}
+    after = inside.index(title) + 1
+    if after < len(inside) and inside[after] in candidates and abs(blocks[inside[after]].size - blocks[title].size) <= 0.5:
+        kept.add(inside[after])  # a subtitle in the title's size
+    for i in inside:
+        labels[i] = "title" if i in kept else "authors"
 
 
 _NOTICE_LABEL = re.compile(r"(?i:citation|academic\s+editors?|received|revised|accepted|published|copyright"
