@@ -419,7 +419,9 @@ def _label_front(blocks: tuple[Block, ...], labels: list[str], size: float) -> N
             break
         if labels[i] == "body" and not _author_like(block):
             break
-        if labels[i] == "heading" and (_NUMBERED.match(block.text) or _SECTION_NAME.fullmatch(block.text.strip())):
+        if (labels[i] == "heading" and _NUMBERED.match(block.text)) or _SECTION_NAME.fullmatch(block.text.strip()):
+            if labels[i] != "heading" and len(block.lines) == 1:
+                labels[i] = "heading"  # "INTRODUCTION" set small
             break
         if len(block.lines) > 8:
             break

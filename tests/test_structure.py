@@ -256,3 +256,18 @@ def test_a_large_running_head_goes_and_a_first_section_heading_is_not_an_author(
     labels = structure.classify([(1, first), (2, second)])
     assert labels[0][:2] == ["header", "header"] and labels[1][:2] == ["header", "header"]
     assert labels[0][2:] == ["title", "heading", "body"]
+
+
+def test_a_first_section_heading_set_small_after_the_title_is_a_heading():
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(lines, top, size=12.0, x=72):
+        return Block(tuple(Line(text, x, top + k * size * 1.2, 530, top + k * size * 1.2 + size, size, "Times")
+                           for k, text in enumerate(lines)))
+
+    body = ["The act was signed into law in the autumn, and it changed how the rules of copying apply",
+            "to the programs and the recordings that people buy, lend and keep for themselves at home."]
+    page = PageLayout(612, 792, (block(["U.S. Copyright Office Summary"], 90, 16), block(["December 1998"], 170),
+                                 block(["INTRODUCTION"], 198, 11), block(body * 3, 226)))
+    (labels,) = structure.classify([(1, page)])
+    assert labels == ["title", "authors", "heading", "body"]
