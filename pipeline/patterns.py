@@ -280,7 +280,7 @@ DATES_LINE = re.compile(
 _DATE = (r"(?:(?:\d{1,2}\s+)?(?:" + MONTHS + r")[a-z]*\.?\s+(?:\d{1,2},?\s+)?(?:19|20)\d\d"
          r"|(?:19|20)\d\d\s+(?:" + MONTHS + r")[a-z]*\.?(?:\s+\d{1,2})?)")
 _DATE_WORD = r"(?:last\s+updated|in\s+original\s+form|received|accepted|revised|submitted|published(?:\s+online)?)"
-DATED_LINE = re.compile(rf"(?i:{_DATE_WORD}\s*:?\s*(?:on\s+)?{_DATE}(?:\s*[;,.]\s*{_DATE_WORD}\s*:?\s*{_DATE})*\.?)")
+DATED_LINE = re.compile(rf"(?i:{_DATE_WORD}\s*:?\s*(?:on\s+)?{_DATE}(?:\s*[;,.]?\s*{_DATE_WORD}\s*:?\s*{_DATE})*\.?)")
 # A venue line: "Proceedings of the ASME 2023", "in: Proceedings European Conference on
 # Computer Vision 2006. See also ...", "In Proceedings of ACL 2024" (a whole short line).
 VENUE_LINE = re.compile(r"(?i:(?:in\s*:?\s*)?proceedings\s+(?:of\s+(?:the\s+)?)?)[\w&,.:'’()\- ]{0,100}?"

@@ -394,6 +394,9 @@ def _label_front_matter(blocks: tuple[Block, ...], labels: list[str], size: floa
         if block.size < size - 0.5 and _NOTICE_LABEL.match(lines[0].lstrip("*\u2020\u2021 ")):
             labels[i] = "stamp"
             continue
+        if patterns.DATED_LINE.fullmatch(" ".join(" ".join(lines).split())):
+            labels[i] = "stamp"  # a sidebar's dates, a label and a date a line: "Received" / "3 November 2014"
+            continue
         front = sum(patterns.is_front_matter_line(line) for line in lines)
         if patterns.is_front_matter_line(lines[0]) and front >= 0.6 * len(lines):
             labels[i] = "authors"

@@ -50,6 +50,7 @@ FURNITURE = [
     ("journal volume line", "tugboat_2023_ltubguid_p1-2", "volume_header_absent"),
     ("proceedings header", "asmeconf_2022_template_p1-2", "proceedings_header_absent"),
     ("received and published dates", "mdpi_curroncol_2023_ki67_p1_p5", "received_date_absent"),
+    ("a sidebar's dates, a label and a date a line", "scirep_2015_ion_crystal_p1-2", "published_date_absent"),
     ("reprint notice with a pointer", "coverpage_2006_eccv_sample_p1-2", "in_proceedings_absent"),
     ("cover sheet's citation", "coverpage_2006_eccv_sample_p1-2", "bibtex_booktitle_absent"),
     ("cover sheet's phone and fax", "coverpage_2006_eccv_sample_p1-2", "phone_fax_absent"),
