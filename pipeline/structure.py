@@ -378,15 +378,16 @@ def _label_cover(blocks: tuple[Block, ...], labels: list[str]) -> None:
 
 
 _NOTICE_LABEL = re.compile(r"(?i:citation|academic\s+editors?|received|revised|accepted|published|copyright"
-                           r"|publisher[\u2019']s\s+note)\s*:")
+                           r"|publisher[\u2019']s\s+note|key\s*words|index\s+terms|authors?[\u2019']?\s+addresses"
+                           r"|code\s+and\s+data\s+links)\s*:")
 
 
 def _label_front_matter(blocks: tuple[Block, ...], labels: list[str], size: float) -> None:
     """The first page's front matter wherever its layout puts it (a sidebar, under the
     abstract, at a column's foot): blocks made of affiliations, correspondence and e-mail
     lines are the author block's; a small block led by "Citation:", "Received:",
-    "Copyright:" (a journal's sidebar) is a notice. Running text at the body's size is
-    left alone."""
+    "Copyright:", "Keywords:", "Authors' addresses:" (a journal's sidebar) is a notice, and
+    so is a block of dates alone. Running text at the body's size is left alone."""
     for i, block in enumerate(blocks):
         if labels[i] not in ("body", "heading", "") or block.size > size + 0.5:
             continue
