@@ -271,3 +271,22 @@ def test_a_first_section_heading_set_small_after_the_title_is_a_heading():
                                  block(["INTRODUCTION"], 198, 11), block(body * 3, 226)))
     (labels,) = structure.classify([(1, page)])
     assert labels == ["title", "authors", "heading", "body"]
+
+
+def test_a_first_page_sidebar_of_keywords_and_addresses_is_a_notice():
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(lines, top, size=10.0, x=54, x1=380):
+        return Block(tuple(Line(text, x, top + k * size * 1.2, x1, top + k * size * 1.2 + size, size, "Times")
+                           for k, text in enumerate(lines)))
+
+    body = ["The student model approximates the teacher on every benchmark we tried, and it keeps",
+            "most of what the teacher knows at a fraction of the cost of running it on a server."]
+    page = PageLayout(612, 792, (block(["A Study of Small Students"], 110, 18), block(body * 4, 200),
+                                 block(["Keywords: knowledge distillation, small", "language models, student networks"],
+                                       210, 7, 420, 560),
+                                 block(["Code and data links: see the repository", "of the project and its archived copy"],
+                                       260, 7, 420, 560),
+                                 block(body * 4, 300)))
+    (labels,) = structure.classify([(1, page)])
+    assert labels[2:4] == ["stamp", "stamp"] and labels[1] == labels[4] == "body"
