@@ -30,14 +30,14 @@ from pipeline import model as models
 from pipeline.settings import MAX_COPY_BIAS
 from webapp.controller import RunController, Update, Waiting, Writing
 from webapp.errors import UserError, in_words
-from webapp.form import CITATION_CHOICES, EDIT_CHOICES, FIELDS, KEEP_CHOICES, MATH_CHOICES, OCR_CHOICES, READING_FIELDS
+from webapp.form import CITATION_CHOICES, EDIT_CHOICES, EDIT_INFO, FIELDS, KEEP_CHOICES, MATH_CHOICES, OCR_CHOICES, READING_FIELDS
 from webapp.form import default_prompt, model_choices, ocr_languages
 from webapp.model_service import ModelStatus, pick_default_model
 from webapp.offered import CannotOffer, OfferedModels
-from webapp.sessions import Line, Sessions, private_root, safe_name
+from webapp.sessions import Line, Sessions, private_root, session_key
 from webapp.server_flags import QUEUE_SIZE, SERVED_RUNS, ServerFlags, parse_flags
 from webapp.uploads import size_label, upload_path
-from webapp.views import chunk_choices, chunk_view, cleaned_text, document_text, progress_line, table_rows
+from webapp.views import chunk_choices, chunk_view, cleaned_text, progress_line, run_document, table_rows
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = [ROOT / "examples" / "distillation-survey.pdf", ROOT / "examples" / "spoken-summaries.pdf"]
@@ -102,11 +102,6 @@ CONTROLLER = RunController(
 )
 
 
-def session_key(request: gr.Request | None) -> str:
-    """The session's folder name: its hash comes from the client, so it is made file-name-safe."""
-    return safe_name(str(getattr(request, "session_hash", None) or "anonymous"), "anonymous", limit=64)
-
-
 # ---------------------------------------------------------------------------------------------
 # rendering: the controller's updates -> component values (the text comes from views.py)
 
@@ -115,8 +110,7 @@ def render(update: Update) -> list:
     with state.lock:
         values = [skip, progress_line(state), cleaned_text(state), table_rows(state), skip, skip, skip]
         if "document" in parts:
-            values[0] = document_text(state.info, state.plan, f"{state.name}.pdf", state.page_errors, state.settings,
-                                      edits=[edit for item in state.done.values() for edit in item.edits])
+            values[0] = run_document(state)
         if "plan" in parts:
             # Without a value the page keeps the chunk a visitor is comparing.
             values[4] = (gr.Dropdown(choices=chunk_choices(state.plan)) if state.plan is not None
@@ -292,11 +286,8 @@ def build() -> gr.Blocks:
                         choices=[("keep the input for a rejected chunk", "fallback"),
                                  ("keep the model's text anyway", "keep")],
                         value=defaults.guard_policy, label="Guard policy", elem_id="guard-policy")
-                    model_edits = gr.Radio(
-                        choices=EDIT_CHOICES, value=defaults.model_edits, label="The model's edits kept",
-                        elem_id="model-edits",
-                        info="Cleaning edits: debris, spacing, punctuation, markup, citations. A word the model "
-                             "deleted, added or changed goes back to the input's unless every edit is kept.")
+                    model_edits = gr.Radio(choices=EDIT_CHOICES, value=defaults.model_edits, elem_id="model-edits",
+                                           label="The model's edits kept", info=EDIT_INFO)
                     system_prompt = gr.Textbox(label="System prompt", value=default_prompt(), lines=12, max_lines=30,
                                                elem_id="system-prompt")
                     reset_prompt = gr.Button("Reset to default", size="sm", elem_id="reset-prompt")

@@ -53,9 +53,14 @@ def app_process(flags: list[str], *, log: Path, env: dict[str, str] | None = Non
             time.sleep(0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 30)
+
+
+def stop_process(process: subprocess.Popen, grace: float) -> None:
+    """Terminate a test's server, and kill it if it is still there after `grace` seconds."""
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

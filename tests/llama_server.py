@@ -33,7 +33,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,12 +52,6 @@ def available() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def llama_server(gguf: str | os.PathLike | None = None, *, n_ctx: int = 4096, threads: int = 2,
                  wait: float = 120.0, defaults: bool = False):
@@ -69,11 +62,13 @@ def llama_server(gguf: str | os.PathLike | None = None, *, n_ctx: int = 4096, th
         import pytest
 
         pytest.skip(reason)
+    from tests.app_process import free_port, stop_process  # here: `python tests/llama_server.py` sets the path first
+
     if gguf is None:
         from pipeline.model import bundled_gguf
 
         gguf = bundled_gguf()
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(gguf), "--model_alias", ALIAS,
@@ -98,12 +93,7 @@ def llama_server(gguf: str | os.PathLike | None = None, *, n_ctx: int = 4096, th
                 raise RuntimeError(f"llama.cpp's server died while in use (exit code {process.returncode}):\n"
                                    + _tail(log))
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, 10)
 
 
 def _wait_ready(url: str, process: subprocess.Popen, log, wait: float) -> None:

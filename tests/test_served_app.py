@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import model as models
+from tests.app_process import free_port, stop_process
 from tests.llama_server import ALIAS
 from tests.openai_fake import MODEL, FakeServer
 from tests.pdf_factory import paper, simple_pdf
@@ -223,17 +223,11 @@ def test_cli_cleans_a_folder_through_the_server_and_resumes_without_a_request(ll
         assert f"{name}.pdf: resuming: {len(records)} of {len(records)} chunks already cleaned" in again.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served_page(llama):
     """`python app.py --api-base LLAMA --model bundled` in a subprocess, free model choice off
     (as on a page others can reach); yields its URL and stops it at the end."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "app.py", "--api-base", llama, "--model", ALIAS, "--port", str(port),
                "--host", "127.0.0.1", "--no-free-model-choice"]
     url = f"http://127.0.0.1:{port}/"
@@ -253,12 +247,7 @@ def served_page(llama):
                     time.sleep(0.5)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, 15)
 
 
 @pytest.mark.slow

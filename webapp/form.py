@@ -50,6 +50,8 @@ MATH_CHOICES = [("drop", "drop"), ('an "[equation]" line', "placeholder"), ("kee
 CITATION_CHOICES = [("remove", "remove"), ("keep", "keep")]
 OCR_CHOICES = [("pages without text", "auto"), ("every page", "always"), ("never", "never")]
 EDIT_CHOICES = [("cleaning edits only (a changed word goes back)", "cleaning"), ("every edit", "all")]
+EDIT_INFO = ("Cleaning edits: debris, spacing, punctuation, markup, citations. A word the model deleted, added or "
+             "changed goes back to the input's unless every edit is kept.")
 assert [v for _, v in MATH_CHOICES] == list(MATH_MODES) and [v for _, v in CITATION_CHOICES] == list(CITATION_MODES)
 assert [v for _, v in OCR_CHOICES] == list(OCR_MODES) and [v for _, v in EDIT_CHOICES] == list(EDIT_MODES)
 

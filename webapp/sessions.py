@@ -64,6 +64,12 @@ def safe_name(text: str, default: str, limit: int = 80) -> str:
     return cleaned or default
 
 
+def session_key(request) -> str:
+    """A page session's folder name, from its request (Gradio's, or anything with a
+    `session_hash`): the hash comes from the client, so it is made file-name-safe."""
+    return safe_name(str(getattr(request, "session_hash", None) or "anonymous"), "anonymous", limit=64)
+
+
 def _remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 

@@ -86,6 +86,13 @@ def document_text(info: DocumentInfo | None, plan: ChunkPlan | None, file_name: 
     return "\n".join(lines)
 
 
+def run_document(state: RunState) -> str:
+    """The document panel of a run: document_text with the run's file name, failed pages,
+    settings and the model's edits so far."""
+    edits = [edit for item in state.done.values() for edit in item.edits]
+    return document_text(state.info, state.plan, f"{state.name}.pdf", state.page_errors, state.settings, edits=edits)
+
+
 def ocr_label(ocr_pages) -> str:
     """`ocr_label(((1, 91.0), (2, 55.5))) -> "pages 1–2, mean confidence 73.2%; low confidence (check them): 2"`."""
     from pipeline.ocr import LOW_CONFIDENCE
