@@ -122,7 +122,7 @@ def classify(pages: Sequence[tuple[int, PageLayout]]) -> list[list[str]]:
             labels[p][i] = _furniture(block, page, size, body_top, body_bottom, (p, i) in repeated, bool(body))
         _label_page(page, labels[p], size, first=(p == 0 and number == 1), body=body)
         if p < _FRONT_PAGES:
-            _label_thesis_front(page.blocks, labels[p], first=(p == 0 and number == 1), size=size)
+            _label_cover_pages(page.blocks, labels[p], first=(p == 0 and number == 1), size=size)
     _label_sections(pages, labels)
     return labels
 
@@ -327,7 +327,7 @@ def _overlaps(a: Block, b: Block, loose: bool = False) -> bool:
     return min(a.x1, b.x1) + margin > max(a.x0, b.x0)
 
 
-def _label_thesis_front(blocks: tuple[Block, ...], labels: list[str], first: bool, size: float) -> None:
+def _label_cover_pages(blocks: tuple[Block, ...], labels: list[str], first: bool, size: float) -> None:
     """A cover or title page, and a thesis's required statements.
 
     A first page without running text that says what it is the cover of ("A dissertation
