@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 # Layout tolerances, as fractions of the font size.
 _SPACE_GAP = 0.12  # a gap wider than this between two runs on a line is a word space
 _LINE_GAP = 0.9  # a gap wider than this ends the line segment (column gutter, table cell)
+_GUTTER_GAP = 0.4  # a gap wider than this ends it too where it lines up with a gutter
+_GUTTER_REACH = 10.0  # rows this far above and below a gap show whether it is a gutter
 _BLOCK_GAP = 0.9  # lines further apart vertically than this start a new block
 _LABEL_GAP = 2.5  # a section number or list label may stand this far before its text
 _OCR_WORD_GAP = 4.0  # words of an OCR text layer, next to each other in it, may be this far apart
@@ -61,6 +63,7 @@ _MARK = re.compile(r"[0-9*\u2020\u2021\u00a7\u00b6,]{1,4}")  # digits, * † ‡
 # A list item's first line: a bullet or dash, or "1." "(a)" "b)", then its text.
 _LIST_ITEM = re.compile(r"(?:[\u2022\u25e6\u25aa\u2013\u2014*\-]|\(?[a-z\d]{1,2}[.)])\s")
 _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi|-medi(?:um|ital)?\b|\.B\b|-B\b|CMBX|SFBX", re.I)
 _SUBSET = re.compile(r"^[A-Z]{6}\+")  # "ABCDEF+Times-Roman": the subset tag is not the font
 # A section number or list label: "1", "6.2", "A.1", "IV.", "(a)", "3)", "•"
 _LABEL = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,3}\.?|[A-Z](?:\.\d{1,2}){1,3}\.?|[IVX]{1,4}\.|\(?[a-z\d]\)|[\u2022\u25e6\u25aa\u2013\u2014-]")
@@ -79,7 +82,10 @@ class Line:
 
     @property
     def bold(self) -> bool:
-        return bool(re.search(r"bold|black|heavy|semibold|\.B\b|-B\b|CMBX", self.font, re.I))
+        # Weights by name: "Medi" is URW's bold of Times (NimbusRomNo9L-Medi, the headings
+        # of papers set with LaTeX's times package), "Demi" Adobe's bold of Bookman and
+        # Avant Garde, SFBX cm-super's bold.
+        return bool(_BOLD_FONT.search(self.font))
 
 
 @dataclass(frozen=True)
@@ -433,7 +439,7 @@ def _lines(runs: list[_Run]) -> list[Line]:
             if run.bottom - run.top > best[0].bottom - best[0].top:
                 best.insert(0, best.pop())
     lines = []
-    for row in rows:
+    for k, row in enumerate(rows):
         segment: list[_Run] = []
         before = math.inf  # the gap before the segment (none: it starts the row)
         for run in sorted(row, key=lambda r: r.x0):
@@ -456,13 +462,38 @@ def _lines(runs: list[_Run]) -> list[Line]:
                 last = segment[-1]
                 ocr_line = (last.invisible and run.invisible and 0 < run.first - last.last <= 2
                             and gap <= _OCR_WORD_GAP * size)
-                if gap > _LINE_GAP * size and not (label and gap <= _LABEL_GAP * size) and not ocr_line:
+                gutter = _GUTTER_GAP * size < gap <= _LINE_GAP * size and _gutter(rows, k, (right + run.x0) / 2, run.x0, size)
+                if (gap > _LINE_GAP * size or gutter) and not (label and gap <= _LABEL_GAP * size) and not ocr_line:
                     lines.append(_make_line(segment))
-                    segment, before = [], gap
+                    # After a narrow gutter a column starts, as a row does: its section
+                    # number may stand further from its text than the gutter is wide.
+                    segment, before = [], math.inf if gutter else gap
             segment.append(run)
         if segment:
             lines.append(_make_line(segment))
     return lines
+
+
+def _gutter(rows: list[list[_Run]], k: int, x: float, start: float, size: float) -> bool:
+    """Whether `x`, amid a gap of row k narrower than a gutter usually is and before a run
+    starting at `start`, lies in a strip of white that runs up and down from it, with a
+    column's left edge at `start` beyond it in at least three more rows: a narrow column
+    gutter (a two-column paper's can be under 0.9 of its font's size), not a wide word
+    space, which the lines above and below cross, nor a gap that happens to line up with a
+    table's. The strip ends at the first row that crosses it (a caption or a title over
+    both columns)."""
+    top, reach = rows[k][0].top, _GUTTER_REACH * size
+    edge = 0
+    for step in (-1, 1):
+        j = k + step
+        while 0 <= j < len(rows) and abs(rows[j][0].top - top) <= reach:
+            row = rows[j]
+            if any(r.x0 < x < r.x1 for r in row):
+                break
+            beyond = [r.x0 for r in row if r.x0 >= x]
+            edge += any(r.x1 <= x for r in row) and bool(beyond) and abs(min(beyond) - start) <= 0.1 * size
+            j += step
+    return edge >= 3
 
 
 def _make_line(runs: list[_Run]) -> Line:

@@ -314,3 +314,82 @@ def test_text_off_the_page_is_not_read():
     (page,) = pages_of(buf.getvalue())
     assert page.text == "The body of the page starts here and is read as usual."
     assert "proofs" not in (page.plain or "")
+
+
+def _justified(c, x: float, y: float, text: str, width: float, font: str = "Times-Roman", size: float = 10) -> None:
+    """One line set full to `width`, as a justified column sets it (one text run)."""
+    c.setFont(font, size)
+    c.drawString(x, y, text, charSpace=(width - stringWidth(text, font, size)) / (len(text) - 1))
+
+
+NARROW_LEFT = ["Face morphing poses a threat to systems like", "these because if a morph is submitted as a",
+               "passport photo, it could authenticate many", "users with the same image. There are several",
+               "methods for generating these morphs today."]
+NARROW_RIGHT = ["A more modern approach is to use generative", "adversarial networks to produce the morphs.",
+                "In general, such networks generate new data", "from the distribution of their input data,",
+                "with a generator against a discriminator."]
+
+
+def test_a_gutter_narrower_than_a_wide_word_space_still_parts_the_columns():
+    """A two-column paper whose gutter is 0.7 of its font's size (`columnsep` set small), the
+    columns' lines on the same baselines under a title and a caption that span both: each
+    line is its column's, and the left column is read before the right one. Before, a
+    gap under 0.9 of the font's size was a word space, and the columns came out line by
+    line, interleaved."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setFont("Times-Bold", 16)
+    c.drawString(72, 720, "StyleGAN and StyleGAN2 for Face Morphing Applications")
+    c.setFont("Times-Roman", 10)
+    c.drawString(72, 690, "Fig. 1: The style-based architecture maps a latent vector to an intermediate latent vector")
+    c.drawString(72, 678, "whereas a traditional generator only feeds the latent vector into the input layer, as shown.")
+    column, gutter = 230.0, 7.0
+    # Each column's lines in turn, as pdfTeX writes them (lines side by side in one stream,
+    # with no jump between them, would be one run already).
+    for k, left in enumerate(NARROW_LEFT):
+        _justified(c, 72, 650 - 12 * k, left, column)
+    for k, right in enumerate(NARROW_RIGHT):
+        _justified(c, 72 + column + gutter, 650 - 12 * k, right, column)
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line.text for block in page.blocks for line in block.lines]
+    for text in NARROW_LEFT + NARROW_RIGHT:
+        assert text in lines, lines
+    body = page.text
+    assert body.index(NARROW_LEFT[-1]) < body.index(NARROW_RIGHT[0]), body
+
+
+def test_a_wide_word_space_in_one_line_of_a_column_keeps_the_line_whole():
+    """A loose justified line's word space, 0.7 of the font's size wide: the lines above and
+    below run across that spot, so it is no gutter."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setFont("Times-Roman", 10)
+    rows = ["The first line of the paragraph runs on across the column here.",
+            "The second line does too, and it carries on to the right margin.",
+            None,
+            "The fourth line of the paragraph runs on across the column too.",
+            "And the last one runs across the spot where the third one parts."]
+    for k, text in enumerate(rows):
+        if text is None:
+            c.drawString(72, 700 - 12 * k, "A loose line with")
+            c.drawString(72 + stringWidth("A loose line with", "Times-Roman", 10) + 7, 700 - 12 * k,
+                         "a wide space in the middle of it.")
+        else:
+            c.drawString(72, 700 - 12 * k, text)
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line.text for block in page.blocks for line in block.lines]
+    assert "A loose line with a wide space in the middle of it." in lines, lines
+
+
+@pytest.mark.parametrize("font, bold", [
+    ("NimbusRomNo9L-Medi", True), ("NimbusRomNo9L-MediItal", True), ("NimbusRomNo9L-Regu", False),
+    ("SFBX1095", True), ("SFRM1095", False), ("CMBX12", True), ("Times-Bold", True), ("Bookman-Demi", True),
+    ("HelveticaNeue-Medium", True), ("TimesNewRomanPSMT", False), ("Mediaeval-Regular", False),
+])
+def test_bold_is_known_by_the_weights_names_in_use(font, bold):
+    """"Medi" is the bold of URW's Times (LaTeX's times package: the headings of most papers
+    set in Times), "Demi" and "Medium" other families' heading weights, SFBX cm-super's."""
+    line = Line("3 Dataset", 72, 100, 140, 110, 10.0, font)
+    assert line.bold is bold
