@@ -462,7 +462,8 @@ def _lines(runs: list[_Run]) -> list[Line]:
                 last = segment[-1]
                 ocr_line = (last.invisible and run.invisible and 0 < run.first - last.last <= 2
                             and gap <= _OCR_WORD_GAP * size)
-                gutter = _GUTTER_GAP * size < gap <= _LINE_GAP * size and _gutter(rows, k, (right + run.x0) / 2, run.x0, size)
+                gutter = (_GUTTER_GAP * size < gap <= _LINE_GAP * size and _text_before(segment, right)
+                          and _gutter(rows, k, (right + run.x0) / 2, run.x0, size))
                 if (gap > _LINE_GAP * size or gutter) and not (label and gap <= _LABEL_GAP * size) and not ocr_line:
                     lines.append(_make_line(segment))
                     # After a narrow gutter a column starts, as a row does: its section
@@ -491,9 +492,15 @@ def _gutter(rows: list[list[_Run]], k: int, x: float, start: float, size: float)
             if any(r.x0 < x < r.x1 for r in row):
                 break
             beyond = [r.x0 for r in row if r.x0 >= x]
-            edge += any(r.x1 <= x for r in row) and bool(beyond) and abs(min(beyond) - start) <= 0.1 * size
+            edge += _text_before(row, x) and bool(beyond) and abs(min(beyond) - start) <= 0.1 * size
             j += step
     return edge >= 3
+
+
+def _text_before(runs: list[_Run], x: float) -> bool:
+    """Whether some run left of `x` is more than a list's bullet or number: beside a column
+    of those, a strip of white and aligned text are a list's items, not a gutter."""
+    return any(r.x1 <= x and not _LABEL.fullmatch(r.text.strip()) for r in runs)
 
 
 def _make_line(runs: list[_Run]) -> Line:

@@ -79,6 +79,8 @@ _GREEK = re.compile(r"[\u0370-\u03ff\U0001d400-\U0001d7ff]")
 _MATH_FONT = re.compile(r"CMMI|CMSY|CMEX|CMR\d|MSBM|Math|Symbol|STIX|Cambria\s*Math|rsfs|eufm|MTMI|MTSY|TXMI|TXSY|Asana", re.I)
 _FOOTNOTE_START = re.compile(r"(?:[0-9]{1,3}|[*\u2020\u2021\u00a7\u00b6])\s?[A-Z]")
 _WORD = re.compile(r"[A-Za-z]{4,}")
+_BULLET = re.compile(r"[\u2022\u25e6\u25aa\u2023\u25cf\u25cb\u25a0\u25a1\u27a2\u25ba\u2013\u2014\u2043-]\s*(?=\w)")
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
 _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
 
 
@@ -212,6 +214,16 @@ def _is_paragraph(block: Block, size: float) -> bool:
     return lengths[0] >= 60 and len(_WORD.findall(block.text)) >= 8
 
 
+def _is_list_item(block: Block, size: float) -> bool:
+    """A bulleted item at the body's size with words in it ("• Training: 50 epochs with
+    Adam", "• Deformation Parameters: γ′ ∈ {0.0, −0.5}"), however short: prose, never a table's cell or a formula (a table's cells and a
+    formula do not start with a bullet)."""
+    if not 0.8 * size <= block.size <= 1.2 * size or block.rotated:
+        return False
+    first = block.lines[0].text
+    return bool(_BULLET.match(first)) and len(_LETTERS.findall(block.text)) >= 2
+
+
 def _starts_with_mark(block: Block) -> bool:
     first = block.lines[0]
     return any(offset == 0 for offset, _ in first.marks) or bool(_FOOTNOTE_START.match(first.text))
@@ -250,7 +262,8 @@ def _is_math(block: Block, size: float) -> bool:
     math_font = any(_MATH_FONT.search(line.font) for line in block.lines)
     words = len(_WORD.findall(text))
     numbered = bool(_EQUATION_NUMBER.search(text[-12:]))
-    if words > 8:
+    # Words set in bold are a run-in heading ("Standard Network (γ′ = 0.0):"), not a formula.
+    if words > 8 or (words >= 2 and all(line.bold for line in block.lines)):
         return False
     return (symbols >= 2 and (numbered or words <= 3 or math_font)) or (math_font and symbols >= 1 and words <= 4)
 
@@ -266,7 +279,9 @@ def _label_page(page: PageLayout, labels: list[str], size: float, first: bool, b
     for i, block in enumerate(blocks):
         if labels[i]:
             continue
-        if _is_math(block, size):
+        if _is_list_item(block, size):
+            labels[i] = "body"
+        elif _is_math(block, size):
             labels[i] = "math"
         elif _is_footnote(block, page, size, body):
             labels[i] = "footnote"

@@ -393,3 +393,21 @@ def test_bold_is_known_by_the_weights_names_in_use(font, bold):
     set in Times), "Demi" and "Medium" other families' heading weights, SFBX cm-super's."""
     line = Line("3 Dataset", 72, 100, 140, 110, 10.0, font)
     assert line.bold is bold
+
+
+def test_bullets_in_a_font_of_their_own_stay_on_their_items_lines():
+    """A column of bullets, a strip of white half an em wide and the items' aligned text
+    look like a narrow gutter: the bullets are list labels, so each stays on its line."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    items = ["Architecture: input dimension 20, hidden layers of 64 and 32", "Data: 1000 synthetic samples",
+             "Training: 50 epochs with the Adam optimizer", "Evaluation: bounds, gaps and stability measures"]
+    for k, text in enumerate(items):
+        c.setFont("Symbol", 10)
+        c.drawString(87, 700 - 22 * k, "\u2022")
+        c.setFont("Times-Roman", 10)
+        c.drawString(97, 700 - 22 * k, text)
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line.text for block in page.blocks for line in block.lines]
+    assert lines == [f"\u2022 {text}" for text in items], lines

@@ -290,3 +290,31 @@ def test_a_first_page_sidebar_of_keywords_and_addresses_is_a_notice():
                                  block(body * 4, 300)))
     (labels,) = structure.classify([(1, page)])
     assert labels[2:4] == ["stamp", "stamp"] and labels[1] == labels[4] == "body"
+
+
+def test_short_bulleted_items_and_bold_run_in_labels_near_a_table_are_text():
+    """A LaTeX paper's setup list above its results table ("• Training: 50 epochs with
+    Adam"), its bold labels with a symbol in them ("Standard Network (γ′ = 0.0):") and the
+    list under them: too short to be paragraphs, with a caption near, they went as the
+    table's cells or as formulas before."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(lines, top, size=10.0, x=72, font="CMR10"):
+        return Block(tuple(Line(text, x, top + k * size * 1.2, 530, top + k * size * 1.2 + size, size, font)
+                           for k, text in enumerate(lines)))
+
+    body = ["We extend the classical bounds to account for the effects of curvature on what the",
+            "networks learn, and we compare them with what the networks do on data they never saw."]
+    items = ["• Data: 1000 synthetic samples", "• Deformation Parameters: γ′ ∈ {0.0, −0.5, −1.0}",
+             "• Training: 50 epochs with Adam"]
+    cells = [block(["Train Loss", "0.558", "2.156"], 420, x=144), block(["Test Loss", "0.501", "2.152"], 420, x=202)]
+    page = PageLayout(612, 792, (block(body * 3, 100), block(["2.3 Experimental Setup"], 180, 12, font="CMBX12"),
+                                 *[block([text], 200 + 22 * k, x=87) for k, text in enumerate(items)],
+                                 block(["3 Results"], 290, 14, font="CMBX12"),
+                                 block(["Table 1: Results across the values of γ′"], 400, x=173), *cells,
+                                 block(["Standard Network (γ′ = 0.0):"], 480, font="CMBX10"),
+                                 block(["• Stable but limited learning"], 500, x=87)))
+    (labels,) = structure.classify([(1, page)])
+    assert labels[2:5] == ["body"] * 3, labels
+    assert labels[7:9] == ["table", "table"]
+    assert labels[9] == "heading" and labels[10] == "body", labels
