@@ -318,3 +318,21 @@ def test_short_bulleted_items_and_bold_run_in_labels_near_a_table_are_text():
     assert labels[2:5] == ["body"] * 3, labels
     assert labels[7:9] == ["table", "table"]
     assert labels[9] == "heading" and labels[10] == "body", labels
+
+
+def test_prose_in_computer_modern_after_a_formula_is_text():
+    """CMR10 is Computer Modern's text face: a line in it is not a formula for its font
+    alone ("where β′ = β/(1 + γ′ m) for the single-pattern case."); the display formula
+    above it, in the same face, still is."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(text, top, x=72, x1=523):
+        return Block((Line(text, x, top, x1, top + 10, 10.0, "CMR10"),))
+
+    body = ("The negative values create a positive feedback loop where low energy states raise the "
+            "effective temperature and speed up the approach to the global minima of the energy.")
+    page = PageLayout(612, 792, (block(body, 100), block("m˙ = −m + tanh(β′Jm)", 140, 246, 349),
+                                 block("where β′ = β/(1 + γ′ m) for the single-pattern case.", 170, 72, 306),
+                                 block(body, 200)))
+    (labels,) = structure.classify([(1, page)])
+    assert labels == ["body", "math", "body", "body"], labels
