@@ -464,7 +464,12 @@ def _lines(runs: list[_Run]) -> list[Line]:
                             and gap <= _OCR_WORD_GAP * size)
                 gutter = (_GUTTER_GAP * size < gap <= _LINE_GAP * size and _text_before(segment, right)
                           and _gutter(rows, k, (right + run.x0) / 2, run.x0, size))
-                if (gap > _LINE_GAP * size or gutter) and not (label and gap <= _LABEL_GAP * size) and not ocr_line:
+                # A run-in heading ("Research question." in italics, a quad, then the
+                # paragraph) stays on its line where the paragraph's next line runs on
+                # under the gap; beside a gutter it would not.
+                run_in = (before == math.inf and _LINE_GAP * size < gap <= _LABEL_GAP * size
+                          and _run_in_heading(segment, run) and _crossed_below(rows, k, (right + run.x0) / 2, size))
+                if (gap > _LINE_GAP * size or gutter) and not (label and gap <= _LABEL_GAP * size) and not ocr_line and not run_in:
                     lines.append(_make_line(segment))
                     # After a narrow gutter a column starts, as a row does: its section
                     # number may stand further from its text than the gutter is wide.
@@ -495,6 +500,21 @@ def _gutter(rows: list[list[_Run]], k: int, x: float, start: float, size: float)
             edge += _text_before(row, x) and bool(beyond) and abs(min(beyond) - start) <= 0.1 * size
             j += step
     return edge >= 3
+
+
+def _run_in_heading(segment: list[_Run], run: _Run) -> bool:
+    """A few words in a font of their own, ending with a full stop, a colon or a dash, before
+    a run in another font: a run-in heading and its paragraph's first words."""
+    text = " ".join(r.text for r in segment).strip()
+    return (segment[-1].font != run.font and text.endswith((".", ":", "\u2014"))
+            and len(text.split()) <= 8 and bool(re.search(r"[^\W\d_]{2}", text)))
+
+
+def _crossed_below(rows: list[list[_Run]], k: int, x: float, size: float) -> bool:
+    """Whether the line under row k (within two lines' height) runs across `x`."""
+    top = rows[k][0].top
+    return any(0.5 * size < row[0].top - top <= 2.5 * size and any(r.x0 < x < r.x1 for r in row)
+               for row in rows[k + 1:k + 9])
 
 
 def _text_before(runs: list[_Run], x: float) -> bool:

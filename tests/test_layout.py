@@ -411,3 +411,33 @@ def test_bullets_in_a_font_of_their_own_stay_on_their_items_lines():
     (page,) = pages_of(buf.getvalue())
     lines = [line.text for block in page.blocks for line in block.lines]
     assert lines == [f"\u2022 {text}" for text in items], lines
+
+
+def test_a_run_in_heading_a_quad_before_its_paragraph_stays_on_its_line_and_a_gutter_still_parts():
+    """LaTeX's \\paragraph: "Research question." in italics, a quad and more, then the
+    paragraph, whose next line runs on under the gap: one line, in order. The same italic
+    words ending a left column's line beside a gutter of the same width stay apart."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    heading = "Research question."
+    c.setFont("Times-Italic", 10)
+    c.drawString(72, 700, heading)
+    c.setFont("Times-Roman", 10)
+    c.drawString(72 + stringWidth(heading, "Times-Italic", 10) + 12, 700, "Lorem ipsum dolor sit amet, consectetur")
+    c.drawString(72, 688, "adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.")
+    c.drawString(72, 676, "Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris nisi ut aliquip.")
+    # Two columns below, 12 pt apart, the left one's first line ending in italics.
+    c.setFont("Times-Italic", 10)
+    c.drawString(72, 600, "An italic line of the left.")
+    c.setFont("Times-Roman", 10)
+    right = 72 + stringWidth("An italic line of the left.", "Times-Italic", 10) + 12
+    for k, (left, text) in enumerate([(None, "The right column starts here"), ("the left column's second", "and runs on down its side"),
+                                      ("line and its third one", "of the page to its end.")]):
+        if left:
+            c.drawString(72, 600 - 12 * k, left)
+        c.drawString(right, 600 - 12 * k, text)
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line.text for block in page.blocks for line in block.lines]
+    assert "Research question. Lorem ipsum dolor sit amet, consectetur" in lines, lines
+    assert "An italic line of the left." in lines and "The right column starts here" in lines, lines
