@@ -64,6 +64,8 @@ _MARK = re.compile(r"[0-9*\u2020\u2021\u00a7\u00b6,]{1,4}")  # digits, * † ‡
 _LIST_ITEM = re.compile(r"(?:[\u2022\u25e6\u25aa\u2013\u2014*\-]|\(?[a-z\d]{1,2}[.)])\s")
 _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi|-medi(?:um|ital)?\b|\.B\b|-B\b|CMBX|SFBX", re.I)
+_MATH_FONT = re.compile(  # TeX's and others' math fonts
+    r"CMMI|CMSY|CMEX|MSBM|MSAM|MnSymbol|EU[SRF]M|EUEX|PX(?:MI|SY|EX)|stmary|wasy|esint|Math|Symbol|STIX|Cambria\s*Math|rsfs|eufm|MTMI|MTSY|TXMI|TXSY|Asana", re.I)
 _SUBSET = re.compile(r"^[A-Z]{6}\+")  # "ABCDEF+Times-Roman": the subset tag is not the font
 # A section number or list label: "1", "6.2", "A.1", "IV.", "(a)", "3)", "•"
 _LABEL = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,3}\.?|[A-Z](?:\.\d{1,2}){1,3}\.?|[IVX]{1,4}\.|\(?[a-z\d]\)|[\u2022\u25e6\u25aa\u2013\u2014-]")
@@ -86,6 +88,11 @@ class Line:
         # of papers set with LaTeX's times package), "Demi" Adobe's bold of Bookman and
         # Avant Garde, SFBX cm-super's bold.
         return bool(_BOLD_FONT.search(self.font))
+
+    @property
+    def math(self) -> bool:
+        """Set in a math font (a display formula's line, or most of it)."""
+        return bool(_MATH_FONT.search(self.font))
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,6 @@ _SECTION_NUMBER = re.compile(r"\d{1,2}(?:\.\d{1,2}){0,3}\.?")  # "7", "6.2", "3.
 _EQUATION_NUMBER = re.compile(r"\(\s*[A-Z]?\d{1,3}(?:\.\d{1,3})?[a-z]?\s*\)")
 _MATH_CHARS = set("=+\u2212\u00b1\u00d7\u00f7\u2211\u220f\u222b\u2202\u221e\u2248\u2260\u2264\u2265\u2208\u2209\u2282\u2286\u222a\u2229\u2207\u221a\u2192\u21d2\u2200\u2203^_|\u2016\u27e8\u27e9")
 _GREEK = re.compile(r"[\u0370-\u03ff\U0001d400-\U0001d7ff]")
-_MATH_FONT = re.compile(r"CMMI|CMSY|CMEX|MSBM|Math|Symbol|STIX|Cambria\s*Math|rsfs|eufm|MTMI|MTSY|TXMI|TXSY|Asana", re.I)
 _FOOTNOTE_START = re.compile(r"(?:[0-9]{1,3}|[*\u2020\u2021\u00a7\u00b6])\s?[A-Z]")
 _WORD = re.compile(r"[A-Za-z]{4,}")
 _BULLET = re.compile(r"[\u2022\u25e6\u25aa\u2023\u25cf\u25cb\u25a0\u25a1\u27a2\u25ba\u2013\u2014\u2043-]\s*(?=\w)")
@@ -259,13 +258,13 @@ def _is_math(block: Block, size: float) -> bool:
     if _EQUATION_NUMBER.fullmatch(text.strip()):
         return True
     symbols = sum(ch in _MATH_CHARS for ch in text) + len(_GREEK.findall(text))
-    math_font = any(_MATH_FONT.search(line.font) for line in block.lines)
+    math_font = any(line.math for line in block.lines)
     words = len(_WORD.findall(text))
     numbered = bool(_EQUATION_NUMBER.search(text[-12:]))
     # Words set in bold are a run-in heading ("Standard Network (γ′ = 0.0):"), not a formula.
     if words > 8 or (words >= 2 and all(line.bold for line in block.lines)):
         return False
-    return (symbols >= 2 and (numbered or words <= 3 or math_font)) or (math_font and symbols >= 1 and words <= 4)
+    return (symbols >= 2 and (numbered or words <= 3 or math_font)) or (math_font and (symbols >= 1 or words == 0) and words <= 4)
 
 
 def _label_page(page: PageLayout, labels: list[str], size: float, first: bool, body: list[Block]) -> None:

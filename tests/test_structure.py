@@ -336,3 +336,19 @@ def test_prose_in_computer_modern_after_a_formula_is_text():
                                  block(body, 200)))
     (labels,) = structure.classify([(1, page)])
     assert labels == ["body", "math", "body", "body"], labels
+
+
+@pytest.mark.parametrize("text, font", [("⎫⎪", "MnSymbol10"), ("Y i", "EUSM10"), ("( g(h)", "MnSymbol10"),
+                                        ("x ∈ A", "CMSY10")])
+def test_pieces_of_a_display_formula_in_a_math_font_are_math(text, font):
+    """A formula's brace pieces and script letters, with no word and no operator among
+    them, in MnSymbol or Euler: formula debris, not text."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    body = ("The template comes with a full set of mathematical symbols, and here is a random "
+            "assortment of some of them, set in display under this paragraph of running text.")
+    page = PageLayout(612, 792, (Block((Line(body, 72, 100, 523, 110, 10.9, "SourceSerifPro-Regular"),)),
+                                 Block((Line(text, 250, 130, 300, 141, 10.9, font),)),
+                                 Block((Line(body, 72, 160, 523, 170, 10.9, "SourceSerifPro-Regular"),))))
+    (labels,) = structure.classify([(1, page)])
+    assert labels == ["body", "math", "body"], labels
