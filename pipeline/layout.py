@@ -62,6 +62,7 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f]")
 _MARK = re.compile(r"[0-9*\u2020\u2021\u00a7\u00b6,]{1,4}")  # digits, * † ‡ § ¶ (and "1,2")
 # A list item's first line: a bullet or dash, or "1." "(a)" "b)", then its text.
 _LIST_ITEM = re.compile(r"(?:[\u2022\u25e6\u25aa\u2013\u2014*\-]|\(?[a-z\d]{1,2}[.)])\s")
+_SECTION_LABEL = re.compile(r"(?:[A-Z]|[IVX]{1,4}|\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+[A-Z]")  # "A. Related", "2.1 Setup"
 _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi|-medi(?:um|ital)?\b|\.B\b|-B\b|CMBX|SFBX", re.I)
 _MATH_FONT = re.compile(  # TeX's and others' math fonts
@@ -138,9 +139,11 @@ class Block:
         the line hangs under its text."""
         out: list[list[Line]] = []
         left, right = self.x0, self.x1
-        for line in self.lines:
+        alone = False  # the line before was a heading set in the block: this one starts anew
+        for k, line in enumerate(self.lines):
             indent = _INDENT * line.size
-            if not out:
+            heading = 0 < k < len(self.lines) - 1 and self._heading_line(k)
+            if not out or heading or alone:
                 out.append([line])
             elif line.x0 - left > indent:
                 item, previous = out[-1][0], out[-1][-1]
@@ -154,7 +157,18 @@ class Block:
                 out.append([line])  # a list item, or the end of a hanging paragraph
             else:
                 out[-1].append(line)
+            alone = heading
         return out
+
+    def _heading_line(self, k: int) -> bool:
+        """Line k is a heading set in the block's run of lines (IEEE's "A. Related Work" in
+        italics, with no space around it): short, ending no sentence, after a line that does,
+        and in a font of its own or led by a section's label."""
+        line, previous = self.lines[k], self.lines[k - 1]
+        return (self.x1 - line.x1 > 0.3 * (self.x1 - self.x0) and not _SENTENCE_END.search(line.text)
+                and bool(re.search(r"[^\W\d_]{2}", line.text))
+                and bool(_SENTENCE_END.search(previous.text))
+                and (line.font != previous.font or bool(_SECTION_LABEL.match(line.text))))
 
 
 @dataclass(frozen=True)

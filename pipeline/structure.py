@@ -248,7 +248,10 @@ def _is_heading(block: Block, size: float) -> bool:
     bold = all(line.bold for line in block.lines)
     caps = text.isupper() and len(text) >= 4
     numbered = bool(_NUMBERED.match(text)) and block.size >= size - 0.5 and len(text) <= 90
-    return bigger or (bold and block.size >= size - 0.6) or (caps and block.size >= size - 0.6 and len(text) <= 60) or (numbered and bold)
+    # IEEE's "I. INTRODUCTION": numbered, in small capitals, whose size is the small one.
+    small_caps = bool(_NUMBERED.match(text)) and caps and len(block.lines) == 1 and block.size >= 0.7 * size and len(text) <= 60
+    return (bigger or (bold and block.size >= size - 0.6) or (caps and block.size >= size - 0.6 and len(text) <= 60)
+            or (numbered and bold) or small_caps)
 
 
 def _is_math(block: Block, size: float) -> bool:

@@ -441,3 +441,22 @@ def test_a_run_in_heading_a_quad_before_its_paragraph_stays_on_its_line_and_a_gu
     lines = [line.text for block in page.blocks for line in block.lines]
     assert "Research question. Lorem ipsum dolor sit amet, consectetur" in lines, lines
     assert "An italic line of the left." in lines and "The right column starts here" in lines, lines
+
+
+def test_a_heading_set_in_the_run_of_a_blocks_lines_is_a_paragraph_of_its_own():
+    """IEEE's subsection heading, in italics with no space around it and no indent after
+    it: "A. Related Work" between the end of one paragraph and the start of the next, in
+    one block. A short line in another font after a sentence's end, ending none itself."""
+    def line(text, top, x1, font="NimbusRomNo9L-Regu"):
+        return Line(text, 54, top, x1, top + 10, 10.0, font)
+
+    block = Block((line("often significantly reduced training and fitting times, while", 100, 298.8),
+                   line("maintaining or even enhancing performance on clean data.", 111, 294.1),
+                   line("A. Related Work", 122, 122.3, "NimbusRomNo9L-ReguItal"),
+                   line("To the best of our knowledge, RARE is the first framework", 133, 298.9),
+                   line("to unify robustness assessment and training in regression", 144, 298.8),
+                   line("ˆ", 155, 60, "CMR10"),
+                   line("imal boundary deviation from the clean input under the model.", 166, 298.8)))
+    texts = [" ".join(line.text for line in paragraph) for paragraph in block.paragraphs()]
+    assert texts[1] == "A. Related Work", texts
+    assert texts[2].startswith("To the best") and texts[2].endswith("under the model."), texts

@@ -352,3 +352,17 @@ def test_pieces_of_a_display_formula_in_a_math_font_are_math(text, font):
                                  Block((Line(body, 72, 160, 523, 170, 10.9, "SourceSerifPro-Regular"),))))
     (labels,) = structure.classify([(1, page)])
     assert labels == ["body", "math", "body"], labels
+
+
+def test_a_numbered_heading_in_small_capitals_is_a_heading():
+    """IEEE's "I. INTRODUCTION": its size is the small capitals' (8 pt over 10 pt text);
+    it went as figure debris."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    body = ("In safety-critical domains such as autonomous driving, medical imaging and trading, "
+            "even small unintended input perturbations can trigger severe consequences for all.")
+    page = PageLayout(612, 792, (Block((Line(body, 54, 100, 299, 110, 10.0, "NimbusRomNo9L-Regu"),)),
+                                 Block((Line("I. INTRODUCTION", 138, 140, 215, 148, 8.0, "NimbusRomNo9L-Regu"),)),
+                                 Block((Line(body, 54, 160, 299, 170, 10.0, "NimbusRomNo9L-Regu"),))))
+    (labels,) = structure.classify([(1, page)])
+    assert labels == ["body", "heading", "body"], labels
