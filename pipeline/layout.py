@@ -62,7 +62,7 @@ _CONTROLS = re.compile("[\x00-\x1f\x7f]")
 _MARK = re.compile(r"[0-9*\u2020\u2021\u00a7\u00b6,]{1,4}")  # digits, * † ‡ § ¶ (and "1,2")
 # A list item's first line: a bullet or dash, or "1." "(a)" "b)", then its text.
 _LIST_ITEM = re.compile(r"(?:[\u2022\u25e6\u25aa\u2013\u2014*\-]|\(?[a-z\d]{1,2}[.)])\s")
-_SECTION_LABEL = re.compile(r"(?:[A-Z]|[IVX]{1,4}|\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+[A-Z]")  # "A. Related", "2.1 Setup"
+_SECTION_LABEL = re.compile(r"(?:[A-Z]|[IVX]{1,4}|\d{1,2}(?:\.\d{1,2}){0,3})\.?\s+\S")  # "A. Related", "2.1 Setup"
 _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi|-medi(?:um|ital)?\b|\.B\b|-B\b|CMBX|SFBX", re.I)
 _MATH_FONT = re.compile(  # TeX's and others' math fonts
@@ -142,7 +142,7 @@ class Block:
         alone = False  # the line before was a heading set in the block: this one starts anew
         for k, line in enumerate(self.lines):
             indent = _INDENT * line.size
-            heading = 0 < k < len(self.lines) - 1 and self._heading_line(k)
+            heading = k < len(self.lines) - 1 and self._heading_line(k)
             if not out or heading or alone:
                 out.append([line])
             elif line.x0 - left > indent:
@@ -162,13 +162,19 @@ class Block:
 
     def _heading_line(self, k: int) -> bool:
         """Line k is a heading set in the block's run of lines (IEEE's "A. Related Work" in
-        italics, with no space around it): short, ending no sentence, after a line that does,
-        and in a font of its own or led by a section's label."""
-        line, previous = self.lines[k], self.lines[k - 1]
-        return (self.x1 - line.x1 > 0.3 * (self.x1 - self.x0) and not _SENTENCE_END.search(line.text)
-                and bool(re.search(r"[^\W\d_]{2}", line.text))
-                and bool(_SENTENCE_END.search(previous.text))
-                and (line.font != previous.font or bool(_SECTION_LABEL.match(line.text))))
+        italics, with no space around it and no indent after it): ending no sentence, and in
+        a font of its own. Inside the block it is short, comes after a sentence's end, and
+        its font or a section's label sets it apart; as the block's first line its font
+        does, with a label or short."""
+        line = self.lines[k]
+        if _SENTENCE_END.search(line.text) or not re.search(r"[^\W\d_]{2}", line.text):
+            return False
+        short = self.x1 - line.x1 > 0.3 * (self.x1 - self.x0)
+        labelled = bool(_SECTION_LABEL.match(line.text))
+        if k == 0:
+            return line.font != self.lines[1].font and (labelled or short)
+        previous = self.lines[k - 1]
+        return short and bool(_SENTENCE_END.search(previous.text)) and (line.font != previous.font or labelled)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ _MATH_CHARS = set("=+\u2212\u00b1\u00d7\u00f7\u2211\u220f\u222b\u2202\u221e\u224
 _GREEK = re.compile(r"[\u0370-\u03ff\U0001d400-\U0001d7ff]")
 _FOOTNOTE_START = re.compile(r"(?:[0-9]{1,3}|[*\u2020\u2021\u00a7\u00b6])\s?[A-Z]")
 _WORD = re.compile(r"[A-Za-z]{4,}")
+_ITALIC = re.compile(r"ital|oblique|-it\b|CMTI|SFTI", re.I)
 _BULLET = re.compile(r"[\u2022\u25e6\u25aa\u2023\u25cf\u25cb\u25a0\u25a1\u27a2\u25ba\u2013\u2014\u2043-]\s*(?=\w)")
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 _SENTENCE_END = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]*$")
@@ -250,8 +251,11 @@ def _is_heading(block: Block, size: float) -> bool:
     numbered = bool(_NUMBERED.match(text)) and block.size >= size - 0.5 and len(text) <= 90
     # IEEE's "I. INTRODUCTION": numbered, in small capitals, whose size is the small one.
     small_caps = bool(_NUMBERED.match(text)) and caps and len(block.lines) == 1 and block.size >= 0.7 * size and len(text) <= 60
+    # IEEE's subsections: "A. 9pt, 10pt, 11pt, 12pt" in italics.
+    italic = all(_ITALIC.search(line.font) for line in block.lines)
+    lettered = bool(_NUMBERED.match(text) or re.match(r"[A-H]\.\s+\S", text)) and block.size >= size - 0.5 and len(text) <= 90
     return (bigger or (bold and block.size >= size - 0.6) or (caps and block.size >= size - 0.6 and len(text) <= 60)
-            or (numbered and bold) or small_caps)
+            or (numbered and bold) or small_caps or (lettered and italic and not text.endswith(".")))
 
 
 def _is_math(block: Block, size: float) -> bool:

@@ -460,3 +460,16 @@ def test_a_heading_set_in_the_run_of_a_blocks_lines_is_a_paragraph_of_its_own():
     texts = [" ".join(line.text for line in paragraph) for paragraph in block.paragraphs()]
     assert texts[1] == "A. Related Work", texts
     assert texts[2].startswith("To the best") and texts[2].endswith("under the model."), texts
+
+
+def test_a_blocks_first_line_in_a_font_of_its_own_with_a_label_is_a_paragraph_of_its_own():
+    """IEEE's "C. conference, journal, technote, peerreview, peerreviewca" in italics, nearly
+    filling its line, then the indented paragraph: before, the heading ran on into it."""
+    block = Block((Line("C. conference, journal, technote, peerreview, peerreviewca", 49, 272, 290, 282, 10.0,
+                        "NimbusRomNo9L-ReguItal"),
+                   Line("IEEEtran offers five major modes to encompass conference,", 58.9, 283, 300, 293, 10.0,
+                        "NimbusRomNo9L-Regu"),
+                   Line("journal, correspondence (brief/technote) and peer review pa-", 48.3, 294, 300, 304, 10.0,
+                        "NimbusRomNo9L-Regu")))
+    texts = [[line.text for line in paragraph] for paragraph in block.paragraphs()]
+    assert len(texts) == 2 and texts[0] == ["C. conference, journal, technote, peerreview, peerreviewca"], texts

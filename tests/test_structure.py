@@ -366,3 +366,18 @@ def test_a_numbered_heading_in_small_capitals_is_a_heading():
                                  Block((Line(body, 54, 160, 299, 170, 10.0, "NimbusRomNo9L-Regu"),))))
     (labels,) = structure.classify([(1, page)])
     assert labels == ["body", "heading", "body"], labels
+
+
+def test_a_lettered_heading_in_italics_is_a_heading():
+    """IEEE's subsection "A. 9pt, 10pt, 11pt, 12pt" on a line of its own, in italics at the
+    body's size: a heading, not a paragraph that the next one runs on from."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    body = ("There are four possible values for the normal text size, and the vast majority of "
+            "papers use the second one, while technical notes use the smallest one of them.")
+    page = PageLayout(612, 792, (Block((Line(body, 312, 100, 563, 110, 10.0, "NimbusRomNo9L-Regu"),)),
+                                 Block((Line("A. 9pt, 10pt, 11pt, 12pt", 311.5, 130, 409.5, 140, 10.0,
+                                             "NimbusRomNo9L-ReguItal"),)),
+                                 Block((Line(body, 312, 150, 563, 160, 10.0, "NimbusRomNo9L-Regu"),))))
+    (labels,) = structure.classify([(1, page)])
+    assert labels == ["body", "heading", "body"], labels
