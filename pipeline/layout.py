@@ -580,12 +580,15 @@ def _make_line(runs: list[_Run]) -> Line:
     clean = " ".join(text.split())
     # Offsets of marks were measured in the raw text; spaces collapse only ever shorten it.
     marks = [(min(offset, len(clean)), mark) for offset, mark in marks]
+    # A drop cap (a first letter two or three lines tall) is the line's, but its height is
+    # not: the lines beside it are the same paragraph's.
+    level = [r for r in runs if r.bottom - r.top <= 1.5 * (main.bottom - main.top)]
     return Line(
         text=clean,
         x0=min(r.x0 for r in runs),
-        top=min(r.top for r in runs),
+        top=min(r.top for r in level),
         x1=max(r.x1 for r in runs),
-        bottom=max(r.bottom for r in runs),
+        bottom=max(r.bottom for r in level),
         size=main.size,
         font=main.font,
         marks=tuple(marks),

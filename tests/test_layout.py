@@ -473,3 +473,25 @@ def test_a_blocks_first_line_in_a_font_of_its_own_with_a_label_is_a_paragraph_of
                         "NimbusRomNo9L-Regu")))
     texts = [[line.text for line in paragraph] for paragraph in block.paragraphs()]
     assert len(texts) == 2 and texts[0] == ["C. conference, journal, technote, peerreview, peerreviewca"], texts
+
+
+def test_a_drop_cap_keeps_the_lines_beside_it_in_their_paragraph():
+    """IEEE's first paragraph starts with a letter two lines tall: the second line, beside
+    it, is read in its place, not after the paragraph."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setFont("Times-Roman", 24)
+    c.drawString(49, 688, "W")
+    c.setFont("Times-Roman", 10)
+    beside = 49 + stringWidth("W", "Times-Roman", 24) + 1
+    c.drawString(beside, 700, "ITH a recent class file, a computer running")
+    c.drawString(beside, 688, "the typesetting system, and a basic understanding")
+    for k, text in enumerate(["of its language, an author can produce professional",
+                              "quality typeset research papers very quickly."]):
+        c.drawString(49, 676 - 12 * k, text)
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    assert page.text.split("\n") == ["WITH a recent class file, a computer running",
+                                     "the typesetting system, and a basic understanding",
+                                     "of its language, an author can produce professional",
+                                     "quality typeset research papers very quickly."], page.text
