@@ -497,10 +497,12 @@ def _lines(runs: list[_Run]) -> list[Line]:
                 run_in = (before == math.inf and _LINE_GAP * size < gap <= _LABEL_GAP * size
                           and _run_in_heading(segment, run) and _crossed_below(rows, k, (right + run.x0) / 2, size))
                 if (gap > _LINE_GAP * size or gutter) and not (label and gap <= _LABEL_GAP * size) and not ocr_line and not run_in:
+                    # After a narrow gutter a column starts, as a row does, and so it does
+                    # after a margin's line number set smaller: its section number may stand
+                    # further from its text than the gutter or the margin is wide.
+                    apart = gutter or segment[-1].size < 0.8 * run.size
                     lines.append(_make_line(segment))
-                    # After a narrow gutter a column starts, as a row does: its section
-                    # number may stand further from its text than the gutter is wide.
-                    segment, before = [], math.inf if gutter else gap
+                    segment, before = [], math.inf if apart else gap
             segment.append(run)
         if segment:
             lines.append(_make_line(segment))

@@ -495,3 +495,21 @@ def test_a_drop_cap_keeps_the_lines_beside_it_in_their_paragraph():
                                      "the typesetting system, and a basic understanding",
                                      "of its language, an author can produce professional",
                                      "quality typeset research papers very quickly."], page.text
+
+
+def test_a_section_number_a_quad_before_its_heading_stays_after_a_margins_line_number():
+    """NeurIPS's submission format: line numbers in the left margin, set small, on the
+    heading's row; the section number stands a full quad before its title."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setFont("Helvetica", 6)
+    c.drawString(95, 460, "5")
+    c.setFont("Times-Bold", 12)
+    c.drawString(108, 458, "1")
+    c.drawString(108 + stringWidth("1", "Times-Bold", 12) + 12, 458, "Submission of papers to NeurIPS 2024")
+    c.setFont("Times-Roman", 10)
+    c.drawString(108, 440, "Please read the instructions below carefully and follow them faithfully.")
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line.text for block in page.blocks for line in block.lines]
+    assert "1 Submission of papers to NeurIPS 2024" in lines and "5" in lines, lines
