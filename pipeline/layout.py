@@ -495,7 +495,8 @@ def _lines(runs: list[_Run]) -> list[Line]:
                 # paragraph) stays on its line where the paragraph's next line runs on
                 # under the gap; beside a gutter it would not.
                 run_in = (before == math.inf and _LINE_GAP * size < gap <= _LABEL_GAP * size
-                          and _run_in_heading(segment, run) and _crossed_below(rows, k, (right + run.x0) / 2, size))
+                          and _run_in_heading(segment, run)
+                          and _crossed_below(rows, k, segment[0].x0, (right + run.x0) / 2, size))
                 if (gap > _LINE_GAP * size or gutter) and not (label and gap <= _LABEL_GAP * size) and not ocr_line and not run_in:
                     # After a narrow gutter a column starts, as a row does, and so it does
                     # after a margin's line number set smaller: its section number may stand
@@ -532,18 +533,25 @@ def _gutter(rows: list[list[_Run]], k: int, x: float, start: float, size: float)
 
 
 def _run_in_heading(segment: list[_Run], run: _Run) -> bool:
-    """A few words in a font of their own, ending with a full stop, a colon or a dash, before
-    a run in another font: a run-in heading and its paragraph's first words."""
+    """A few words in a font of their own, ending with a full stop, a colon or a dash, or set
+    in bold (NeurIPS's "Paragraphs" and a quad), before a run in another font of about its
+    size: a run-in heading and its paragraph's first words (an icon's small label is not)."""
     text = " ".join(r.text for r in segment).strip()
-    return (segment[-1].font != run.font and text.endswith((".", ":", "\u2014"))
+    return (segment[-1].font != run.font and abs(segment[-1].size - run.size) <= 0.2 * run.size
+            and (text.endswith((".", ":", "\u2014")) or bool(_BOLD_FONT.search(segment[-1].font)))
             and len(text.split()) <= 8 and bool(re.search(r"[^\W\d_]{2}", text)))
 
 
-def _crossed_below(rows: list[list[_Run]], k: int, x: float, size: float) -> bool:
-    """Whether the line under row k (within two lines' height) runs across `x`."""
+def _crossed_below(rows: list[list[_Run]], k: int, x0: float, x: float, size: float) -> bool:
+    """Whether the next line under row k (within two lines' height) starts where row k does,
+    at `x0`, and runs across `x`: the paragraph goes on under a run-in heading, where text
+    set around a margin's icon ("CAUTION") is indented beside it."""
     top = rows[k][0].top
-    return any(0.5 * size < row[0].top - top <= 2.5 * size and any(r.x0 < x < r.x1 for r in row)
-               for row in rows[k + 1:k + 9])
+    below = [row for row in rows[k + 1:k + 9] if 0.5 * size < row[0].top - top <= 2.5 * size]
+    if not below:
+        return False
+    nearest = min(below, key=lambda row: row[0].top)
+    return any(abs(r.x0 - x0) <= size and r.x1 > x for r in nearest)
 
 
 def _text_before(runs: list[_Run], x: float) -> bool:

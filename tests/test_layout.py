@@ -513,3 +513,26 @@ def test_a_section_number_a_quad_before_its_heading_stays_after_a_margins_line_n
     (page,) = pages_of(buf.getvalue())
     lines = [line.text for block in page.blocks for line in block.lines]
     assert "1 Submission of papers to NeurIPS 2024" in lines and "5" in lines, lines
+
+
+def test_a_bold_run_in_heading_without_a_stop_stays_on_its_line_and_an_icons_small_label_does_not():
+    """NeurIPS's \\paragraph: "Paragraphs" in bold, a quad, then the text. An IRS page's
+    "CAUTION", set at half the text's size beside the lines that wrap around its icon, is
+    no heading of theirs."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setFont("Times-Bold", 10)
+    c.drawString(108, 700, "Paragraphs")
+    c.setFont("Times-Roman", 10)
+    c.drawString(108 + stringWidth("Paragraphs", "Times-Bold", 10) + 10, 700, "There is also a command available, which")
+    c.drawString(108, 688, "sets the heading in bold, flush left, and inline with the text, with the heading")
+    c.setFont("Helvetica-Bold", 4.8)
+    c.drawString(44, 600, "CAUTION")
+    c.setFont("Helvetica-Oblique", 9.5)
+    c.drawString(44 + stringWidth("CAUTION", "Helvetica-Bold", 4.8) + 5, 600, "considering legislation that")
+    c.drawString(42, 590, "would increase the amounts above. To")
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line.text for block in page.blocks for line in block.lines]
+    assert "Paragraphs There is also a command available, which" in lines, lines
+    assert "CAUTION" in lines and "considering legislation that" in lines, lines
