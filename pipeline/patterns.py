@@ -141,10 +141,12 @@ def remove_citations(text: str) -> tuple[str, list[str]]:
         before = text[last:start]
         rest = text[end:]
         # Drop the space(s) in front of the citation when what follows is punctuation,
-        # a line end, or another space (the gap would be doubled).
+        # a line end, or another space (the gap would be doubled). Before punctuation the
+        # line breaks go too: a citation that starts a column ("image" / "[1]. There")
+        # leaves the sentence's stop on the line the sentence is on.
         if not rest or rest[0] in ".,;:!?)]\n" or rest[0] in " \t":
             if not keep:
-                before = before.rstrip(" \t")
+                before = before.rstrip() if rest[:1] in tuple(".,;:!?)") and rest[:1] else before.rstrip(" \t")
         pieces.append(before + keep)
         last = end
     if not removed:

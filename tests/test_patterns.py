@@ -25,6 +25,9 @@ from pipeline.patterns import is_furniture_line, remove_citations, remove_footno
          ["(Gou et al., 2021; Wei et al., 2022a,b; Xu, 2024)"]),
         ("models(Gouetal.,2021;GuptaandAgrawal,2022).Knowledge", "models.Knowledge",
          ["(Gouetal.,2021;GuptaandAgrawal,2022)"]),
+        # A citation that starts the next column: the stop goes back to its sentence.
+        ("with the same image\n\n[1]. There are", "with the same image. There are", ["[1]"]),
+        ("as shown [12]\n\nNext paragraph", "as shown\n\nNext paragraph", ["[12]"]),
     ],
 )
 def test_citations_go(text, cleaned, removed):
