@@ -632,7 +632,24 @@ def _blocks(lines: list[Line]) -> list[Block]:
         else:
             home[0].append(line)
             home[1], home[2] = min(home[1], line.x0), max(home[2], line.x1)
-    return [Block(tuple(group[0])) for group in groups]
+    return [Block(tuple(part)) for group in groups for part in _displays_apart(group[0], group[1], group[2])]
+
+
+def _displays_apart(lines: list[Line], left: float, right: float) -> list[list[Line]]:
+    """A block's lines cut around display formulas set close under its text: lines in a
+    math font set in from both of the block's sides. A formula's tail at the start of a
+    line ("calligraphic letters:" / "C + E − [X + Y].") is the sentence's and stays."""
+    def display(line: Line) -> bool:
+        inset = 1.5 * line.size
+        return line.math and line.x0 - left > inset and right - line.x1 > inset
+
+    parts: list[list[Line]] = []
+    for line in lines:
+        if parts and display(line) == display(parts[-1][-1]):
+            parts[-1].append(line)
+        else:
+            parts.append([line])
+    return parts
 
 
 def blocks_in_order(lines: list[Line], rotated: list[Line] = ()) -> list[Block]:

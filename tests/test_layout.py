@@ -536,3 +536,22 @@ def test_a_bold_run_in_heading_without_a_stop_stays_on_its_line_and_an_icons_sma
     lines = [line.text for block in page.blocks for line in block.lines]
     assert "Paragraphs There is also a command available, which" in lines, lines
     assert "CAUTION" in lines and "considering legislation that" in lines, lines
+
+
+def test_a_display_formula_set_close_under_text_is_a_block_of_its_own():
+    """A formula set in a math font, in from both sides of the column, a line's height
+    under the text: a block apart (it ran into the paragraph, "⎣i=0 Pellentesque ..."); a
+    formula's tail starting a line of the sentence stays in it."""
+    def line(text, top, x0=72, x1=340, font="SourceSerifPro-Regular"):
+        return Line(text, x0, top, x1, top + 10, 10.0, font)
+
+    blocks = layout.blocks_in_order([
+        line("And here is a single equation in display mode, set without a label,", 100),
+        line("which the sentence before it introduces with these very words:", 112, x1=322),
+        line("α + β = γ", 124, 200, 244, "MnSymbol10"),
+        line("Pellentesque habitant morbi tristique senectus et netus et malesuada", 136),
+        line("fames ac turpis egestas, and the calligraphic letters come last:", 148, x1=318),
+        line("β + γ = δ.", 160, 72, 118, "MnSymbol10")])
+    texts = [block.text for block in blocks]
+    assert texts[1] == "α + β = γ", texts
+    assert texts[2].startswith("Pellentesque") and texts[2].endswith("β + γ = δ."), texts
