@@ -61,6 +61,9 @@ _MARGIN = 0.09  # of the page height: top and bottom strips where furniture live
 _FRONT_PAGES = 12  # a thesis's required statements come within its first pages
 _REFERENCES = re.compile(r"(?:\d+\.?\s*|[IVX]+\.\s*)?(references|bibliography|literature cited|works cited|reference list)\s*", re.I)
 _APPENDIX = re.compile(r"(?:appendix|appendices|supplementary material|supplementary information|supplemental material)\b.{0,80}", re.I)
+# A venue's checklist after the references ("NeurIPS Paper Checklist", "Reproducibility Checklist"):
+# back matter to the end, its numbered questions included.
+_CHECKLIST = re.compile(r"(?:[\w-]+\s+){0,2}checklist\b.{0,40}", re.I)
 _LETTERED = re.compile(r"[A-H](?:\.\d+)*\.?\s+[A-Z][^.]{2,80}")  # "A Proofs", "B.1 Setup" after the references
 _NUMBERED = re.compile(r"(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?|[IVX]{1,4}\.|[A-H]\.\d{1,2}(?:\.\d{1,2})?)\s+\S")
 _CAPTION = re.compile(r"(?:figure|fig\.|table|tab\.|algorithm|listing|chart|exhibit|scheme|plate|box)\s*[A-Z]?\d+[a-z]?\s*[.:|\-\u2013\u2014]", re.I)
@@ -475,7 +478,9 @@ def _author_like(block: Block) -> bool:
 
 
 def _label_sections(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]]) -> None:
-    """From a References heading on: references; from an Appendix heading on: appendix.
+    """From a References heading on: references; from an Appendix heading on: appendix; from
+    a checklist's heading after the references on ("NeurIPS Paper Checklist"): appendix to
+    the end, its numbered questions included.
 
     A numbered heading after a reference list or an appendix ("4 Results": a chapter's
     references in a longer document; "7 Titles": a guide's section after one on
@@ -485,21 +490,27 @@ def _label_sections(pages: Sequence[tuple[int, PageLayout]], labels: list[list[s
     """
     section = ""
     number = False  # the block before was a section number alone ("7", "6.2")
+    referenced = False  # a reference list came before
+    to_the_end = False  # a checklist after the references: nothing ends it
     for p, (_, page) in enumerate(pages):
         for i, block in enumerate(page.blocks):
             label = labels[p][i]
             text = " ".join(block.text.split())
             first_line = block.lines[0].text.strip()
             numbered = label == "heading" and (number or bool(re.match(r"\d", text) and _NUMBERED.match(text)))
-            if _REFERENCES.fullmatch(text) or (label != "title" and _REFERENCES.fullmatch(first_line)):
-                section = "references"
+            if to_the_end:
+                pass
+            elif _REFERENCES.fullmatch(text) or (label != "title" and _REFERENCES.fullmatch(first_line)):
+                section, referenced = "references", True
+            elif label == "heading" and referenced and not numbered and _CHECKLIST.fullmatch(text):
+                section, to_the_end = "appendix", True
             elif label == "heading" and not numbered and (
                     _APPENDIX.match(text) or (section == "references" and _LETTERED.fullmatch(text))):
                 section = "appendix"
             elif numbered and section in ("references", "appendix"):
                 section = ""
             number = bool(_SECTION_NUMBER.fullmatch(text))  # labelled body or heading, by its size
-            if number and section == "appendix":
+            if number and section == "appendix" and not to_the_end:
                 section = ""  # "7" then "Titles, ...": the text goes on
             if section and label not in _ALWAYS_DROPPED - {"figure", "table"}:
                 labels[p][i] = section

@@ -381,3 +381,25 @@ def test_a_lettered_heading_in_italics_is_a_heading():
                                  Block((Line(body, 312, 150, 563, 160, 10.0, "NimbusRomNo9L-Regu"),))))
     (labels,) = structure.classify([(1, page)])
     assert labels == ["body", "heading", "body"], labels
+
+
+def test_a_venues_checklist_after_the_references_goes_to_the_end_with_its_numbered_questions():
+    """NeurIPS papers end with the venue's checklist, after the references: back matter, not
+    text, though its questions are numbered headings ("1. Claims"), which end a reference
+    list elsewhere. A section named so before any reference list is text."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(text, top, size=10.0, font="Times-Roman"):
+        return Block((Line(text, 54, top, 300, top + size, size, font),))
+
+    body = "The student model approximates the teacher on every benchmark we tried, and more."
+    page = PageLayout(612, 792, (
+        block("3 A checklist for practitioners", 60, 11, "Times-Bold"), block(body, 80),
+        block("References", 150, 11, "Times-Bold"),
+        block("[1] A. Lovelace. Notes on the analytical engine. 1843.", 170, 9),
+        block("NeurIPS Paper Checklist", 200, 11, "Times-Bold"), block(body.replace("tried", "ran"), 220),
+        block("1. Claims", 250, 11, "Times-Bold"),
+        block("Question: Do the main claims made in the abstract reflect the paper's scope?", 270),
+    ))
+    labels = structure.classify([(9, page)])[0]
+    assert labels == ["heading", "body", "references", "references"] + ["appendix"] * 4, labels
