@@ -19,7 +19,7 @@ patterns (pipeline.patterns). Single pages work: repetition only adds evidence.
     footnote         small text at the foot of the body                 (keep_footnotes)
     math             display equations                                  (math: drop / placeholder / keep)
     references       the reference list, from its heading on            (keep_references)
-    appendix         from an "Appendix" heading on, and a venue's     (keep_appendix)
+    appendix         from an "Appendix" heading on, and a venue's       (keep_appendix)
                      checklist after the references
 
 Inline, in the kept text: superscript footnote marks are dropped, and citations too unless
