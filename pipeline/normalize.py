@@ -7,8 +7,9 @@
 The rules, in the order they run (each is a small function below, with a before/after
 example taken from the reference extraction of arXiv:2402.13116):
 
-    characters   repair_mojibake, unify_line_breaks, remove_invisible, ftfy_encoding,
-                 attach_spacing_accents, apply_nfkc
+    characters   repair_mojibake, or else ligatures.restore (document-wide: glyphs such as
+                 "Th" and "tt" that the font left without Unicode), unify_line_breaks,
+                 remove_invisible, ftfy_encoding, attach_spacing_accents, apply_nfkc
     lines        remove_arxiv_stamps (on a page's text), clean_line_whitespace,
                  drop_running_headers and drop_page_numbers (need every page's lines)
     joining      rejoin_column_hyphens (pypdf's interleaved columns), then join_lines:
@@ -38,7 +39,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline import patterns, words
+from pipeline import ligatures, patterns, words
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,11 @@ def normalize_document(pages: Sequence[tuple[int, str]], glue_evidence: float = 
     """Apply every rule to (page number, extracted page text) pairs in reading order.
     `glue_evidence`: see split_glued_words (GLUE_EVIDENCE for text that PDFium spaced)."""
     numbers = [number for number, _ in pages]
-    codec = detect_mojibake("\n".join(text for _, text in pages))
-    page_lines = [_page_lines(text, codec) for _, text in pages]
+    texts = [text for _, text in pages]
+    codec = detect_mojibake("\n".join(texts))
+    if codec is None:  # C1 characters in mojibake are bytes of it, not lost ligatures
+        texts = ligatures.restore(texts)
+    page_lines = [_page_lines(text, codec) for text in texts]
     page_lines = drop_running_headers(page_lines)
     page_lines = drop_page_numbers(page_lines, numbers)
     return split_glued_words(join_lines(page_lines, numbers), glue_evidence)

@@ -99,6 +99,12 @@ def is_word(word: str) -> bool:
     return word.lower() in _frequencies()
 
 
+def zipf(word: str) -> float:
+    """`word`'s (any case) zipf frequency: log10 of its frequency per billion words; 0 if
+    the list lacks it."""
+    return _frequencies().get(word.lower(), 0.0)
+
+
 # --- segmentation -----------------------------------------------------------------------
 
 
