@@ -362,6 +362,7 @@ def _read_runs(page, page_top: float, page_left: float, width: float, height: fl
         seen = None
         size, font, rotated, invisible, changed = 0.0, "", False, False, True
         off_page = False
+        glyph_left = math.nan  # the left edge of the last character's box
         for i in range(count):
             ch = full[i]
             if ch == "\r" or ch == "\n":
@@ -394,9 +395,13 @@ def _read_runs(page, page_top: float, page_left: float, width: float, height: fl
             if not (0 <= (left + right) / 2 <= width and 0 <= (top + bottom) / 2 <= height):
                 off_page = True
                 continue
+            # PDFium gives a ligature's letters ("fi") each with the whole glyph's box: the
+            # second one starts where the first did, which is no jump back.
+            same_glyph = current is not None and left == glyph_left
+            glyph_left = left
             if (current is not None and not changed
                     and (rotated or (abs(bottom - current.bottom) <= 0.3 * (current.bottom - current.top)
-                                     and -0.5 * current.size <= left - current.x1 <= _LINE_GAP * current.size))):
+                                     and (same_glyph or -0.5 * current.size <= left - current.x1 <= _LINE_GAP * current.size)))):
                 current.text += ch if ch.isprintable() else _CONTROLS.sub(" ", _HYPHEN_MARK.sub("-", ch))
                 if left < current.x0:
                     current.x0 = left

@@ -555,3 +555,46 @@ def test_a_display_formula_set_close_under_text_is_a_block_of_its_own():
     texts = [block.text for block in blocks]
     assert texts[1] == "α + β = γ", texts
     assert texts[2].startswith("Pellentesque") and texts[2].endswith("β + γ = δ."), texts
+
+
+def _ligature_pdf(before: str, after: str) -> bytes:
+    """One line: `before`, the "fi" glyph (code 1, which the font's ToUnicode maps to
+    the two letters "fi", as TeX fonts do), then `after`."""
+    def esc(s):
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    content = f"BT /F1 12 Tf 72 700 Td ({esc(before)}) Tj <01> Tj ({esc(after)}) Tj ET".encode()
+    cmap = (b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Lig def "
+            b"1 begincodespacerange <00> <FF> endcodespacerange "
+            b"1 beginbfchar <01> <00660069> endbfchar endcmap CMapName currentdict /CMap defineresource pop end end")
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman /Encoding << /Type /Encoding /BaseEncoding /WinAnsiEncoding /Differences [1 /fi] >> /ToUnicode 6 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for k, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % k + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return bytes(out)
+
+
+def test_a_ligatures_letters_sharing_one_glyphs_box_stay_in_one_run():
+    """A TeX font's "fi" glyph that its ToUnicode maps to two letters: PDFium gives both
+    letters the glyph's box, so the second starts left of where the first ends. That is
+    no jump back: the word stays in one run (split there, a small raised run of the line
+    above could land between "f" and "itted" once the runs were ordered)."""
+    pdf = _ligature_pdf("The model is ", "tted to the data.")
+    page = layout.open_layout(pdf)[0]
+    left, bottom, right, top = page.get_bbox()
+    runs, _ = layout._read_runs(page, top, left, right - left, top - bottom)
+    assert [run.text.strip() for run in runs] == ["The model is fitted to the data."]
