@@ -459,9 +459,10 @@ def _lines(runs: list[_Run]) -> list[Line]:
             height = min(main.bottom - main.top, run.bottom - run.top)
             overlap = min(main.bottom, run.bottom) - max(main.top, run.top)
             # A run under another of the row, on a baseline of its own, is on the next line,
-            # however tall the row's main run (a heading beside two lines of the next column).
+            # however tall the row's main run (a heading beside two lines of the next column,
+            # a drop cap beside the next line's reference marks, each narrower than its size).
             if height > 0 and overlap / height >= share and not any(
-                    min(r.x1, run.x1) - max(r.x0, run.x0) > 0.5 * run.size
+                    min(r.x1, run.x1) - max(r.x0, run.x0) > 0.5 * _reach(run, r)
                     and abs(r.bottom - run.bottom) > 0.5 * min(r.size, run.size) for r in row):
                 best, share = row, overlap / height
         if best is None:
@@ -513,6 +514,15 @@ def _lines(runs: list[_Run]) -> list[Line]:
         if segment:
             lines.append(_make_line(segment))
     return lines
+
+
+def _reach(run: _Run, other: _Run) -> float:
+    """How wide an overlap with `other` puts `run` under it: its size; a small run set lower
+    than `other` (a reference mark of the next line) may be narrower than that, and its
+    width is enough. A small run set higher (the "A" of the LaTeX logo) keeps its size."""
+    if run.size < 0.85 * other.size and run.bottom > other.bottom:
+        return min(run.size, run.x1 - run.x0)
+    return run.size
 
 
 def _gutter(rows: list[list[_Run]], k: int, x: float, start: float, size: float) -> bool:

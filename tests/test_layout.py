@@ -598,3 +598,26 @@ def test_a_ligatures_letters_sharing_one_glyphs_box_stay_in_one_run():
     left, bottom, right, top = page.get_bbox()
     runs, _ = layout._read_runs(page, top, left, right - left, top - bottom)
     assert [run.text.strip() for run in runs] == ["The model is fitted to the data."]
+
+
+def test_reference_marks_of_the_line_under_a_drop_cap_stay_on_their_line():
+    """Shannon's "Nyquist¹ and Hartley²" on the third line, within the height of the
+    two-line drop cap beside the first: each mark narrower than its size, they went to
+    the first line ("exchange1 2 bandwidth")."""
+    buf = BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, invariant=1)
+    c.setFont("Times-Roman", 28)
+    c.drawString(49, 685, "T")
+    beside = 49 + stringWidth("T", "Times-Roman", 28) + 1
+    c.setFont("Times-Roman", 10)
+    c.drawString(beside, 700, "HE recent development of methods of modulation which exchange")
+    c.drawString(beside, 688, "bandwidth for signal-to-noise ratio has intensified the interest.")
+    third = "A basis is contained in the important papers of Nyquist"
+    c.drawString(49, 676, third)
+    c.setFont("Times-Roman", 7)
+    c.drawString(49 + stringWidth(third, "Times-Roman", 10), 680, "1")
+    c.save()
+    (page,) = pages_of(buf.getvalue())
+    lines = [line for block in page.blocks for line in block.lines]
+    assert lines[0].text == "THE recent development of methods of modulation which exchange", [l.text for l in lines]
+    assert lines[2].text == third and lines[2].marks == ((len(third), "1"),), lines[2]
