@@ -146,7 +146,7 @@ def remove_citations(text: str) -> tuple[str, list[str]]:
         # leaves the sentence's stop on the line the sentence is on.
         if not rest or rest[0] in ".,;:!?)]\n" or rest[0] in " \t":
             if not keep:
-                before = before.rstrip() if rest[:1] in tuple(".,;:!?)") and rest[:1] else before.rstrip(" \t")
+                before = before.rstrip() if rest and rest[0] in ".,;:!?)" else before.rstrip(" \t")
         pieces.append(before + keep)
         last = end
     if not removed:

@@ -220,8 +220,8 @@ def _is_paragraph(block: Block, size: float) -> bool:
 
 def _is_list_item(block: Block, size: float) -> bool:
     """A bulleted item at the body's size with words in it ("• Training: 50 epochs with
-    Adam", "• Deformation Parameters: γ′ ∈ {0.0, −0.5}"), however short: prose, never a table's cell or a formula (a table's cells and a
-    formula do not start with a bullet)."""
+    Adam", "• Deformation Parameters: γ′ ∈ {0.0, −0.5}"), however short: prose, never a
+    table's cell or a formula (a table's cells and a formula do not start with a bullet)."""
     if not 0.8 * size <= block.size <= 1.2 * size or block.rotated:
         return False
     first = block.lines[0].text
