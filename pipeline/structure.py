@@ -466,9 +466,15 @@ _AFFILIATION = re.compile(
 )
 
 
+_PLACEHOLDER = re.compile(r"affiliation|address|e-?mail|institution|city,?\s+country", re.I)
+
+
 def _author_like(block: Block) -> bool:
-    """Names, affiliations or e-mails: short lines of capitalised words, not sentences."""
+    """Names, affiliations or e-mails: short lines of capitalised words, not sentences; or an
+    anonymous submission's placeholders ("Affiliation", "Address", "email": NeurIPS's)."""
     text = " ".join(line.text for line in block.lines)
+    if all(_PLACEHOLDER.fullmatch(line.text.strip()) for line in block.lines):
+        return True
     if _EMAIL.search(text) or _AFFILIATION.search(text):
         return len(block.lines) <= 6
     words = re.findall(r"[A-Za-z][\w'\-]*", text)

@@ -403,3 +403,22 @@ def test_a_venues_checklist_after_the_references_goes_to_the_end_with_its_number
     ))
     labels = structure.classify([(9, page)])[0]
     assert labels == ["heading", "body", "references", "references"] + ["appendix"] * 4, labels
+
+
+def test_an_anonymous_submissions_placeholder_author_lines_go_with_the_authors():
+    """NeurIPS's anonymous submission format: "Anonymous Author(s)" then "Affiliation",
+    "Address", "email" under the title; they were kept as text."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(lines, top, size=10.0, x=260, x1=354, font="NimbusRomNo9L-Regu"):
+        return Block(tuple(Line(text, x, top + k * 11, x1, top + k * 11 + size, size, font)
+                           for k, text in enumerate(lines)))
+
+    body = ["NLP is of great significance, and plenty of models are developed to achieve better",
+            "performance in different tasks; the second generation is one of them, with the classic"]
+    page = PageLayout(612, 792, (block(["Story-Based QA GPT Model"], 100, 17.2, 149, 463, "NimbusRomNo9L-Medi"),
+                                 block(["Anonymous Author(s)"], 162, font="NimbusRomNo9L-Medi"),
+                                 block(["Affiliation", "Address", "email"], 173, x=285, x1=327),
+                                 block(["Abstract"], 234, 12.0, 284, 328), block(body * 3, 259, 10.0, 143, 470)))
+    (labels,) = structure.classify([(1, page)])
+    assert labels[:3] == ["title", "authors", "authors"], labels
