@@ -555,7 +555,8 @@ def _keep(pages: Sequence[tuple[int, PageLayout]], labels: list[list[str]], sett
                 continue
             text = _block_text(block, number, footnote_starts, removed, settings.citations == "remove")
             if label in _ON_ITS_OWN:
-                parts.append("\n\n" + " ".join(text.split()) + "\n\n")
+                headings = _headings_in(text) if label == "heading" else [text]
+                parts.append("\n\n" + "\n\n".join(" ".join(part.split()) for part in headings) + "\n\n")
                 previous_open = False
                 continue
             parts.append(("\n" if previous_open else "\n\n") + text)
@@ -602,6 +603,23 @@ def _kept(label: str, settings: Settings) -> bool:
     if label == "math":
         return settings.math == "keep"
     return bool(getattr(settings, _OPTIONAL[label]))
+
+
+def _headings_in(text: str) -> list[str]:
+    """A numbered heading block's text, a part for each numbered heading in it ("3. Data
+    and Methodology" and "3.1 Sample and Data Sources" set one under the other). A title,
+    or a heading that does not start with a number, is one part ("Deep Learning in" / "10
+    Minutes")."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    if not lines or not _NUMBERED.match(lines[0].strip()):
+        return [" ".join(lines)]
+    parts: list[list[str]] = []
+    for line in lines:
+        if not parts or _NUMBERED.match(line.strip()):
+            parts.append([line])
+        else:
+            parts[-1].append(line)
+    return [" ".join(part) for part in parts]
 
 
 def _block_text(block: Block, page: int, footnote_starts: set[str], removed: list[Removed],

@@ -422,3 +422,24 @@ def test_an_anonymous_submissions_placeholder_author_lines_go_with_the_authors()
                                  block(["Abstract"], 234, 12.0, 284, 328), block(body * 3, 259, 10.0, 143, 470)))
     (labels,) = structure.classify([(1, page)])
     assert labels[:3] == ["title", "authors", "authors"], labels
+
+
+def test_two_numbered_headings_set_one_under_the_other_are_two_headings():
+    """Word's "3. Data and Methodology" with "3.1 Sample and Data Sources" right under it,
+    one block: two headings, not one line; a title whose second line starts with a number
+    stays whole."""
+    from pipeline.layout import Block, Line, PageLayout
+
+    def block(lines, top, size=11.0, font="TimesNewRomanPS-BoldMT"):
+        return Block(tuple(Line(text, 72, top + k * 14, 400, top + k * 14 + size, size, font)
+                           for k, text in enumerate(lines)))
+
+    body = ("Many studies show that social media sentiment can affect asset pricing in the short term, "
+            "especially during major events or for highly followed companies, though not always.")
+    page = PageLayout(612, 792, (block(["Deep Learning in", "10 Minutes"], 60, 18),
+                                 block([body], 120, 11, "TimesNewRomanPSMT"),
+                                 block(["3. Data and Methodology", "3.1 Sample and Data Sources"], 150),
+                                 block([body], 190, 11, "TimesNewRomanPSMT")))
+    text = structure.select([(2, page)], Settings(use_llm=False)).pages[0][1]
+    assert text.split("\n\n")[2:4] == ["3. Data and Methodology", "3.1 Sample and Data Sources"], text
+    assert text.startswith("Deep Learning in 10 Minutes\n\n"), text
