@@ -257,7 +257,7 @@ def _is_heading(block: Block, size: float) -> bool:
     small_caps = bool(_NUMBERED.match(text)) and caps and len(block.lines) == 1 and block.size >= 0.7 * size and len(text) <= 60
     # IEEE's subsections: "A. 9pt, 10pt, 11pt, 12pt" in italics.
     italic = all(_ITALIC.search(line.font) for line in block.lines)
-    lettered = bool(_NUMBERED.match(text) or re.match(r"[A-H]\.\s+\S", text)) and block.size >= size - 0.5 and len(text) <= 90
+    lettered = numbered or (bool(re.match(r"[A-H]\.\s+\S", text)) and block.size >= size - 0.5 and len(text) <= 90)
     return (bigger or (bold and block.size >= size - 0.6) or (caps and block.size >= size - 0.6 and len(text) <= 60)
             or (numbered and bold) or small_caps or (lettered and italic and not text.endswith(".")))
 

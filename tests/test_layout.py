@@ -20,6 +20,12 @@ def pages_of(pdf: bytes) -> list[PageLayout]:
     return [layout.read_layout(doc, n) for n in range(1, len(doc) + 1)]
 
 
+def line_texts(pdf: bytes) -> list[str]:
+    """The lines of a one-page PDF, block by block in reading order."""
+    (page,) = pages_of(pdf)
+    return [line.text for block in page.blocks for line in block.lines]
+
+
 GLYPH_LINES = ["Example document for the Vatican of fifty Waves.",
                "Beautiful is better than ugly. Explicit is better than implicit.",
                "To often the AVENUE was softer than its Tower; Wayne went away.",
@@ -48,8 +54,7 @@ def test_a_section_number_a_quad_before_its_heading_stays_on_its_line_and_margin
     c.drawString(50, 680, "12")
     c.showPage()
     c.save()
-    (page,) = pages_of(buf.getvalue())
-    lines = [line.text for block in page.blocks for line in block.lines]
+    lines = line_texts(buf.getvalue())
     assert "3 The general structure of a paper" in lines
     assert "Body text of the section that follows the heading here." in lines and "12" in lines
 
@@ -378,8 +383,7 @@ def test_a_wide_word_space_in_one_line_of_a_column_keeps_the_line_whole():
         else:
             c.drawString(72, 700 - 12 * k, text)
     c.save()
-    (page,) = pages_of(buf.getvalue())
-    lines = [line.text for block in page.blocks for line in block.lines]
+    lines = line_texts(buf.getvalue())
     assert "A loose line with a wide space in the middle of it." in lines, lines
 
 
@@ -408,8 +412,7 @@ def test_bullets_in_a_font_of_their_own_stay_on_their_items_lines():
         c.setFont("Times-Roman", 10)
         c.drawString(97, 700 - 22 * k, text)
     c.save()
-    (page,) = pages_of(buf.getvalue())
-    lines = [line.text for block in page.blocks for line in block.lines]
+    lines = line_texts(buf.getvalue())
     assert lines == [f"\u2022 {text}" for text in items], lines
 
 
@@ -437,8 +440,7 @@ def test_a_run_in_heading_a_quad_before_its_paragraph_stays_on_its_line_and_a_gu
             c.drawString(72, 600 - 12 * k, left)
         c.drawString(right, 600 - 12 * k, text)
     c.save()
-    (page,) = pages_of(buf.getvalue())
-    lines = [line.text for block in page.blocks for line in block.lines]
+    lines = line_texts(buf.getvalue())
     assert "Research question. Lorem ipsum dolor sit amet, consectetur" in lines, lines
     assert "An italic line of the left." in lines and "The right column starts here" in lines, lines
 
@@ -510,8 +512,7 @@ def test_a_section_number_a_quad_before_its_heading_stays_after_a_margins_line_n
     c.setFont("Times-Roman", 10)
     c.drawString(108, 440, "Please read the instructions below carefully and follow them faithfully.")
     c.save()
-    (page,) = pages_of(buf.getvalue())
-    lines = [line.text for block in page.blocks for line in block.lines]
+    lines = line_texts(buf.getvalue())
     assert "1 Submission of papers to NeurIPS 2024" in lines and "5" in lines, lines
 
 
@@ -532,8 +533,7 @@ def test_a_bold_run_in_heading_without_a_stop_stays_on_its_line_and_an_icons_sma
     c.drawString(44 + stringWidth("CAUTION", "Helvetica-Bold", 4.8) + 5, 600, "considering legislation that")
     c.drawString(42, 590, "would increase the amounts above. To")
     c.save()
-    (page,) = pages_of(buf.getvalue())
-    lines = [line.text for block in page.blocks for line in block.lines]
+    lines = line_texts(buf.getvalue())
     assert "Paragraphs There is also a command available, which" in lines, lines
     assert "CAUTION" in lines and "considering legislation that" in lines, lines
 
